@@ -1,0 +1,92 @@
+// Command line of macos-vz-kubelet: `serve` (the default) runs the agent; `version` prints
+// the version. Later subcommands (image, run) hang off the same table.
+
+import "reflect-metadata";
+import { parseConfig, redactConfig } from "./src/config/parse.ts";
+import { helpText } from "./src/config/help.ts";
+import { ensureServingCert } from "./src/config/serving_cert.ts";
+import { createLogger } from "./src/telemetry/log.ts";
+import { startAgent } from "./src/agent.ts";
+import { selectRuntime } from "./src/runtime/select.ts";
+import { VERSION } from "./src/version.ts";
+import os from "node:os";
+
+const USAGE = `usage: macos-vz-kubelet [serve] [options]    run the node agent (default)
+       macos-vz-kubelet version                  print the version
+       macos-vz-kubelet --help                   list every option`;
+
+/** Hard limit between SIGTERM and exit. */
+const STOP_DEADLINE_MS = 9_000;
+
+async function serve(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(`${USAGE}\n\n${helpText()}`);
+    return 0;
+  }
+  const parsed = parseConfig(args, Deno.env.toObject(), {
+    os: Deno.build.os,
+    homeDir: os.homedir(),
+    hostname: os.hostname(),
+    pathExists: (p) => {
+      try {
+        Deno.statSync(p);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  });
+  if (!parsed.ok) {
+    for (const e of parsed.errors) console.error(`error: ${e}`);
+    console.error(`${parsed.errors.length} problem(s); nothing started. See --help.`);
+    return 2;
+  }
+  const config = parsed.config;
+  const log = createLogger({ level: config.logLevel });
+  log.info("starting macos-vz-kubelet", { version: VERSION, config: redactConfig(config) });
+
+  const cert = await ensureServingCert(config, log);
+  log.debug("kubelet serving certificate", { cert: cert.certPath, generated: cert.generated });
+
+  const agent = await startAgent(config, {
+    log,
+    runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+  }).catch((err) => {
+    log.error("agent could not start", { error: err });
+    return undefined;
+  });
+  if (!agent) return 1;
+
+  const signal = await new Promise<string>((resolve) => {
+    for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, () => resolve(s));
+  });
+  log.info("stopping", { signal });
+  const deadline = setTimeout(() => {
+    log.error("could not stop in time; exiting anyway");
+    Deno.exit(1);
+  }, STOP_DEADLINE_MS);
+  await agent.stop();
+  clearTimeout(deadline);
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  switch (first) {
+    case "version":
+    case "--version":
+      console.log(`macos-vz-kubelet ${VERSION} (deno ${Deno.version.deno})`);
+      return 0;
+    case "serve":
+      return await serve(rest);
+    case "help":
+      console.log(`${USAGE}\n\n${helpText()}`);
+      return 0;
+    default:
+      if (first === undefined || first.startsWith("-")) return await serve(argv);
+      console.error(`unknown command "${first}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,115 @@
+// Wires one agent together: API clients, event recorder, runtime, node controller and pod
+// controller, in start-up order, and takes them down again in reverse. `main.ts serve`
+// calls startAgent with the real runtime; tests may pass a scripted runtime.
+
+import type { Config } from "./config/types.ts";
+import { type KubeClients, loadKubeConfig, makeClients } from "./kube/client.ts";
+import { createEventRecorder, type EventRecorder } from "./kube/events.ts";
+import { createNodeController, type NodeController } from "./node/controller.ts";
+import { type HostFacts, hostFacts } from "./node/host.ts";
+import { createPodController, type PodController } from "./pods/controller.ts";
+import type { PodRuntime } from "./runtime/types.ts";
+import type { Logger } from "./telemetry/log.ts";
+
+export interface AgentDeps {
+  /** Builds the runtime once clients and events exist. */
+  runtime: (ctx: { clients: KubeClients; events: EventRecorder; host: HostFacts }) =>
+    | PodRuntime
+    | Promise<PodRuntime>;
+  log: Logger;
+  /** Overrides for tests: faster loops. */
+  statusIntervalMs?: number;
+  leaseIntervalMs?: number;
+}
+
+export interface Agent {
+  readonly node: NodeController;
+  readonly pods: PodController;
+  readonly runtime: PodRuntime;
+  stop(): Promise<void>;
+}
+
+export class StartupTimeoutError extends Error {}
+
+export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent> {
+  const { log } = deps;
+  const clients = makeClients(loadKubeConfig(config));
+  const events = createEventRecorder(clients.core, config.nodeName, log);
+  const host = await hostFacts();
+  const runtime = await deps.runtime({ clients, events, host });
+  const status = runtime.status();
+  if (!status.ready) log.warn("no VM can start on this node", { reason: status.message });
+
+  const node = createNodeController({
+    clients,
+    config,
+    host,
+    runtime: () => runtime.status(),
+    events,
+    log,
+    statusIntervalMs: deps.statusIntervalMs,
+    leaseIntervalMs: deps.leaseIntervalMs,
+  });
+  const pods = createPodController({
+    clients,
+    nodeName: config.nodeName,
+    runtime,
+    events,
+    log,
+    workers: config.podSyncWorkers,
+    resyncPeriodMs: config.fullResyncPeriodSeconds * 1000,
+    hostIP: config.podIp ?? host.primaryIPv4,
+  });
+
+  const abort = new AbortController();
+  const timeoutMs = config.startupTimeoutSeconds * 1000;
+  const timer = timeoutMs > 0
+    ? setTimeout(
+      () =>
+        abort.abort(
+          new StartupTimeoutError(
+            `--startup-timeout: not started within ${config.startupTimeoutSeconds} s ` +
+              `(API server unreachable or credentials refused; see the warnings above)`,
+          ),
+        ),
+      timeoutMs,
+    )
+    : undefined;
+  try {
+    await node.register(abort.signal);
+    await withSignal(pods.start(), abort.signal);
+  } catch (err) {
+    node.stop();
+    await pods.stop().catch(() => {});
+    await runtime.close();
+    throw err;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+  log.info("agent started", { node: config.nodeName, runtimeReady: status.ready });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    node,
+    pods,
+    runtime,
+    stop() {
+      stopping ??= (async () => {
+        node.stop();
+        await pods.stop();
+        await runtime.close();
+        await events.flush();
+        log.info("agent stopped", { node: config.nodeName });
+      })();
+      return stopping;
+    },
+  };
+}
+
+function withSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    p.then(resolve, reject);
+  });
+}

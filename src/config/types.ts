@@ -1,0 +1,60 @@
+// The validated, typed configuration of the agent: what every other module reads.
+// Built from flags and environment by src/config/parse.ts; nothing else reads Deno.env
+// for agent settings.
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type BackendName = "vz" | "qemu";
+export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute";
+
+/** SSH credentials for reaching guests. Never logged: see redactConfig. */
+export interface SshCredentials {
+  user?: string;
+  password?: string;
+  privateKeyPath?: string;
+  /** PEM text decoded from VZ_SSH_PRIVATE_KEY_BASE64. */
+  privateKey?: string;
+  privateKeyPassphrase?: string;
+}
+
+export interface Config {
+  nodeName: string;
+  providerId?: string;
+  /** Seconds; 0 means wait forever. */
+  startupTimeoutSeconds: number;
+  disableTaint: boolean;
+  taint: { key: string; value: string; effect: TaintEffect };
+  logLevel: LogLevel;
+  podSyncWorkers: number;
+  fullResyncPeriodSeconds: number;
+
+  /** Path of the kubeconfig used to reach the API server (KUBECONFIG, default ~/.kube/config). */
+  kubeconfigPath: string;
+  /** Kubelet serving certificate and key (APISERVER_CERT_LOCATION / APISERVER_KEY_LOCATION). */
+  servingCertPath?: string;
+  servingKeyPath?: string;
+  /** APISERVER_CA_CERT_LOCATION. */
+  apiserverCaPath?: string;
+  /** --client-verify-ca (defaults to APISERVER_CA_CERT_LOCATION). */
+  clientVerifyCaPath?: string;
+  noVerifyClients: boolean;
+  authenticationTokenWebhook: boolean;
+  authenticationTokenWebhookCacheTtlSeconds: number;
+  authorizationWebhookCacheAuthorizedTtlSeconds: number;
+  authorizationWebhookCacheUnauthorizedTtlSeconds: number;
+  kubeletPort: number;
+
+  /** Trace sampling ratio in [0, 1]; undefined means always sample. */
+  traceSampleRate?: number;
+  otlpEndpoint?: string;
+  otlpInsecure: boolean;
+  otelServiceName?: string;
+
+  /** VKUBELET_POD_IP: address reported as the node's InternalIP. */
+  podIp?: string;
+  bridgeInterface?: string;
+  ssh: SshCredentials;
+  dockerHost: string;
+
+  cacheDir: string;
+  backend: BackendName;
+}

@@ -1,0 +1,72 @@
+// A list+watch cache of one kind of object, restarted with backoff when its watch fails.
+// Built on client-node's ListWatch (which handles 410 Gone relists) because client-node's
+// makeInformer cannot take a field selector, and a node must watch only its own pods.
+
+import * as k8s from "@kubernetes/client-node";
+import type { Logger } from "../telemetry/log.ts";
+
+export interface Informer<T extends k8s.KubernetesObject> {
+  /** Resolves after the first list has been delivered. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  get(name: string, namespace?: string): T | undefined;
+  list(): T[];
+}
+
+export interface InformerHandlers<T> {
+  add?(obj: T): void;
+  update?(obj: T): void;
+  delete?(obj: T): void;
+}
+
+export function makeInformer<T extends k8s.KubernetesObject>(
+  kc: k8s.KubeConfig,
+  opts: {
+    path: string;
+    list: () => Promise<k8s.KubernetesListObject<T>>;
+    fieldSelector?: string;
+    log: Logger;
+    handlers: InformerHandlers<T>;
+  },
+): Informer<T> {
+  const lw = new k8s.ListWatch<T>(
+    opts.path,
+    new k8s.Watch(kc),
+    opts.list,
+    false,
+    undefined,
+    opts.fieldSelector,
+  );
+  let stopped = false;
+  let failures = 0;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  if (opts.handlers.add) lw.on(k8s.ADD, opts.handlers.add);
+  if (opts.handlers.update) lw.on(k8s.UPDATE, opts.handlers.update);
+  if (opts.handlers.delete) lw.on(k8s.DELETE, opts.handlers.delete);
+  lw.on(k8s.CONNECT, () => {
+    failures = 0;
+  });
+  lw.on(k8s.ERROR, (err) => {
+    if (stopped) return;
+    failures++;
+    const delay = Math.min(500 * 2 ** failures, 30_000);
+    opts.log.warn("watch failed; restarting", { path: opts.path, delayMs: delay, error: err });
+    retry = setTimeout(() => {
+      retry = undefined;
+      if (!stopped) lw.start().catch(() => {});
+    }, delay);
+  });
+  return {
+    async start() {
+      stopped = false;
+      await lw.start();
+    },
+    async stop() {
+      stopped = true;
+      if (retry !== undefined) clearTimeout(retry);
+      await lw.stop();
+    },
+    get: (name, namespace) => lw.get(name, namespace),
+    list: () => [...lw.list()],
+  };
+}

@@ -1,0 +1,108 @@
+// Pod status writing: decides whether the status the runtime reports differs from what the
+// API server has, and builds the strategic merge patch that changes only what this agent
+// owns (conditions merge by type, so conditions of other controllers survive). The patch
+// carries the pod's UID as a precondition so it can never land on a recreated namesake.
+
+import type * as k8s from "@kubernetes/client-node";
+
+/** Pod conditions the kubelet owns; others (PodScheduled, DisruptionTarget…) are left alone. */
+export const OWNED_POD_CONDITIONS = [
+  "PodReadyToStartContainers",
+  "Initialized",
+  "ContainersReady",
+  "Ready",
+];
+
+const OWNED_FIELDS = [
+  "phase",
+  "reason",
+  "message",
+  "hostIP",
+  "hostIPs",
+  "podIP",
+  "podIPs",
+  "startTime",
+  "containerStatuses",
+  "initContainerStatuses",
+] as const;
+
+/** JSON with Dates as ISO strings and undefined dropped, for comparing. */
+function canonical(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value ?? null));
+}
+
+function conditionKey(c: k8s.V1PodCondition | undefined) {
+  return c ? [c.status, c.reason ?? "", c.message ?? ""].join("\x00") : "";
+}
+
+/** Whether `desired` would change anything this agent owns in `current`. */
+export function statusDiffers(
+  current: k8s.V1PodStatus | undefined,
+  desired: k8s.V1PodStatus,
+): boolean {
+  for (const f of OWNED_FIELDS) {
+    if (desired[f] === undefined) continue;
+    const a = JSON.stringify(canonical(current?.[f]));
+    const b = JSON.stringify(canonical(desired[f]));
+    if (a !== b) return true;
+  }
+  for (const c of desired.conditions ?? []) {
+    const prev = current?.conditions?.find((p) => p.type === c.type);
+    if (conditionKey(prev) !== conditionKey(c)) return true;
+  }
+  return false;
+}
+
+/**
+ * The status patch: owned fields from `desired`, conditions with stable transition times.
+ * Returns undefined when nothing changes.
+ */
+export function statusPatch(
+  pod: k8s.V1Pod,
+  desired: k8s.V1PodStatus,
+  now = new Date(),
+): Record<string, unknown> | undefined {
+  const current = pod.status;
+  if (!statusDiffers(current, desired)) return undefined;
+  const status: Record<string, unknown> = {};
+  for (const f of OWNED_FIELDS) {
+    if (desired[f] !== undefined) status[f] = canonical(desired[f]);
+  }
+  if (desired.conditions?.length) {
+    status.conditions = desired.conditions.map((c) => {
+      const prev = current?.conditions?.find((p) => p.type === c.type);
+      const since = prev && prev.status === c.status && prev.lastTransitionTime
+        ? prev.lastTransitionTime
+        : c.lastTransitionTime ?? now;
+      return canonical({ ...c, lastTransitionTime: since, lastProbeTime: null });
+    });
+  }
+  return { metadata: { uid: pod.metadata?.uid }, status };
+}
+
+/** Status of a pod this node refuses to run: Failed, with the problems as the message. */
+export function rejectedStatus(pod: k8s.V1Pod, problems: string[], now = new Date()) {
+  const message = `pod cannot run on this node: ${problems.join("; ")}`;
+  const status: k8s.V1PodStatus = {
+    phase: "Failed",
+    reason: "AdmissionFailed",
+    message,
+    startTime: pod.status?.startTime ?? now,
+    conditions: [
+      { type: "Ready", status: "False", reason: "AdmissionFailed", message },
+    ],
+    containerStatuses: (pod.spec?.containers ?? []).map((c) => ({
+      name: c.name,
+      image: c.image ?? "",
+      imageID: "",
+      ready: false,
+      restartCount: 0,
+      state: { waiting: { reason: "AdmissionFailed", message } },
+    })),
+  };
+  return status;
+}
+
+export function isTerminal(pod: k8s.V1Pod): boolean {
+  return pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+}

@@ -1,0 +1,122 @@
+// Test support for integration tests: agent configuration from harness credentials, admin
+// API clients, and polling. The real parts themselves come from tests/harness.
+
+import "reflect-metadata";
+import * as k8s from "@kubernetes/client-node";
+import os from "node:os";
+import type { ControlPlane } from "../harness/control_plane.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import type { Config } from "../../src/config/types.ts";
+import { type KubeClients, loadKubeConfig, makeClients } from "../../src/kube/client.ts";
+
+export function adminClients(cp: ControlPlane): KubeClients {
+  return makeClients(loadKubeConfig({ kubeconfigPath: cp.adminKubeconfig }));
+}
+
+/** Environment a node agent needs to join `cp` as `node` (what .dev-cluster/env exports). */
+export async function nodeEnv(cp: ControlPlane, node: string): Promise<Record<string, string>> {
+  const creds = await cp.nodeCredentials(node);
+  return {
+    KUBECONFIG: creds.kubeconfig,
+    APISERVER_CERT_LOCATION: creds.servingCert,
+    APISERVER_KEY_LOCATION: creds.servingKey,
+    APISERVER_CA_CERT_LOCATION: creds.caCert,
+  };
+}
+
+/** A validated Config for an agent joining `cp` as `node`, built by the real parser. */
+export async function nodeConfig(
+  cp: ControlPlane,
+  node: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Config> {
+  const cacheDir = await Deno.makeTempDir({ prefix: `vzk-cache-${node}-` });
+  const parsed = parseConfig(
+    ["--nodename", node, "--cache-dir", cacheDir, ...args],
+    { ...(await nodeEnv(cp, node)), HOME: os.homedir(), ...env },
+    { os: Deno.build.os, homeDir: os.homedir(), hostname: os.hostname(), pathExists },
+  );
+  if (!parsed.ok) throw new Error(`test config: ${parsed.errors.join("; ")}`);
+  return parsed.config;
+}
+
+function pathExists(p: string): boolean {
+  try {
+    Deno.statSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `fn` until it returns a value that is not undefined/false, or fails after `ms`. */
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 30_000,
+  everyMs = 250,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const TOLERATE_AGENT: k8s.V1Toleration = {
+  key: "virtual-kubelet.io/provider",
+  operator: "Exists",
+};
+
+/** A pod bound directly to `node` (bypassing the scheduler unless `scheduled`). */
+export function testPod(
+  name: string,
+  node: string,
+  opts: {
+    namespace?: string;
+    containers?: k8s.V1Container[];
+    grace?: number;
+    scheduled?: boolean;
+  } = {},
+): k8s.V1Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: opts.namespace ?? "default" },
+    spec: {
+      ...(opts.scheduled
+        ? { nodeSelector: { "kubernetes.io/hostname": node } }
+        : { nodeName: node }),
+      tolerations: [TOLERATE_AGENT],
+      terminationGracePeriodSeconds: opts.grace ?? 30,
+      containers: opts.containers ??
+        [{
+          name: "vm",
+          image: "registry.example/macos:15",
+          resources: { requests: { cpu: "2", memory: "4Gi" } },
+        }],
+    },
+  };
+}
+
+export async function podEvents(
+  clients: KubeClients,
+  namespace: string,
+  name: string,
+): Promise<k8s.CoreV1Event[]> {
+  const list = await clients.core.listNamespacedEvent({
+    namespace,
+    fieldSelector: `involvedObject.name=${name}`,
+  });
+  return list.items;
+}
