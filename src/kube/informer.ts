@@ -29,9 +29,26 @@ export function makeInformer<T extends k8s.KubernetesObject>(
     handlers: InformerHandlers<T>;
   },
 ): Informer<T> {
+  // Ask the server to end each watch before client-node's 30 s inactivity timer fires:
+  // under Deno that timer's abort does not reliably end the stream, which left the
+  // informer silently deaf after the first quiet half minute.
+  const watch = new k8s.Watch(kc);
+  const serverTimeout = () => 15 + Math.floor(Math.random() * 10);
+  const watcher = {
+    watch: (
+      path: string,
+      query: Record<string, string | number | boolean | undefined>,
+      cb: (phase: string, obj: unknown, raw?: unknown) => void,
+      done: (err: unknown) => void,
+    ) => {
+      lastConnect = Date.now();
+      return watch.watch(path, { ...query, timeoutSeconds: serverTimeout() }, cb, done);
+    },
+  } as unknown as k8s.Watch;
+  let lastConnect = Date.now();
   const lw = new k8s.ListWatch<T>(
     opts.path,
-    new k8s.Watch(kc),
+    watcher,
     opts.list,
     false,
     undefined,
@@ -56,14 +73,25 @@ export function makeInformer<T extends k8s.KubernetesObject>(
       if (!stopped) lw.start().catch(() => {});
     }, delay);
   });
+  // Watchdog: a watch that neither ended nor reconnected for a minute is stuck; restart it.
+  let watchdog: ReturnType<typeof setInterval> | undefined;
+  const checkStuck = () => {
+    if (stopped || retry !== undefined || Date.now() - lastConnect < 60_000) return;
+    opts.log.warn("watch stuck; restarting", { path: opts.path });
+    lastConnect = Date.now();
+    lw.stop().then(() => stopped ? undefined : lw.start()).catch(() => {});
+  };
   return {
     async start() {
       stopped = false;
       await lw.start();
+      watchdog ??= setInterval(checkStuck, 10_000);
     },
     async stop() {
       stopped = true;
       if (retry !== undefined) clearTimeout(retry);
+      if (watchdog !== undefined) clearInterval(watchdog);
+      watchdog = undefined;
       await lw.stop();
     },
     get: (name, namespace) => lw.get(name, namespace),

@@ -4,6 +4,7 @@
 // carries the pod's UID as a precondition so it can never land on a recreated namesake.
 
 import type * as k8s from "@kubernetes/client-node";
+import { isDeepStrictEqual } from "node:util";
 
 /** Pod conditions the kubelet owns; others (PodScheduled, DisruptionTarget…) are left alone. */
 export const OWNED_POD_CONDITIONS = [
@@ -26,9 +27,18 @@ const OWNED_FIELDS = [
   "initContainerStatuses",
 ] as const;
 
-/** JSON with Dates as ISO strings and undefined dropped, for comparing. */
+const ISO_FRACTION = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d+Z$/;
+
+/**
+ * JSON with times at whole seconds (what metav1.Time keeps) and undefined dropped, so a
+ * status read back from the API compares equal to the one that was written.
+ */
 function canonical(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value ?? null));
+  return JSON.parse(JSON.stringify(value ?? null), (_k, v) => {
+    if (typeof v !== "string") return v;
+    const m = ISO_FRACTION.exec(v);
+    return m ? `${m[1]}Z` : v;
+  });
 }
 
 function conditionKey(c: k8s.V1PodCondition | undefined) {
@@ -42,9 +52,8 @@ export function statusDiffers(
 ): boolean {
   for (const f of OWNED_FIELDS) {
     if (desired[f] === undefined) continue;
-    const a = JSON.stringify(canonical(current?.[f]));
-    const b = JSON.stringify(canonical(desired[f]));
-    if (a !== b) return true;
+    // Deep equality, not JSON text: objects read back from the API have another key order.
+    if (!isDeepStrictEqual(canonical(current?.[f]), canonical(desired[f]))) return true;
   }
   for (const c of desired.conditions ?? []) {
     const prev = current?.conditions?.find((p) => p.type === c.type);

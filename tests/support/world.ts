@@ -103,7 +103,7 @@ export function testPod(
         [{
           name: "vm",
           image: "registry.example/macos:15",
-          resources: { requests: { cpu: "2", memory: "4Gi" } },
+          resources: { requests: { cpu: "1", memory: "2Gi" } },
         }],
     },
   };

@@ -20,7 +20,7 @@ mkdir -p "$root"
 if complete; then echo "$final"; exit 0; fi
 
 exec 9>"$root/k8s-$version.lock"
-flock 9
+if command -v flock >/dev/null 2>&1; then flock 9; fi # macOS has no flock(1): no serialising
 if complete; then echo "$final"; exit 0; fi
 
 work="$(mktemp -d "$root/.k8s-build.XXXXXX")"
