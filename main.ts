@@ -1,7 +1,6 @@
 // Command line of macos-vz-kubelet: `serve` (the default) runs the agent; `version` prints
 // the version. Later subcommands (image, run) hang off the same table.
 
-import "reflect-metadata";
 import { parseConfig, redactConfig } from "./src/config/parse.ts";
 import { helpText } from "./src/config/help.ts";
 import { ensureServingCert } from "./src/config/serving_cert.ts";

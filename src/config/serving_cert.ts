@@ -3,8 +3,7 @@
 // once into <cacheDir>/pki and reused while it stays valid for the node's names.
 
 // @peculiar/x509 needs the Reflect metadata polyfill loaded first.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
@@ -13,7 +12,16 @@ import type { Logger } from "../telemetry/log.ts";
 import { generatedServingCertPaths } from "./paths.ts";
 import type { Config } from "./types.ts";
 
-x509.cryptoProvider.set(crypto);
+/**
+ * @peculiar/x509, loaded only when a certificate is generated: it (with reflect-metadata)
+ * costs the long-running agent several MB of memory it does not otherwise need.
+ */
+async function loadX509(): Promise<typeof X509> {
+  await import("reflect-metadata");
+  const x509 = await import("@peculiar/x509");
+  x509.cryptoProvider.set(crypto);
+  return x509;
+}
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const VALIDITY_MS = 365 * DAY_MS;
@@ -123,14 +131,16 @@ async function reuseProblem(
     if (err instanceof Deno.errors.NotFound) return "missing";
     return `cannot read it (${(err as Error).message})`;
   }
-  let cert: x509.X509Certificate;
+  // node:crypto reads it: no need to load @peculiar/x509 for a certificate that is fine.
+  let cert: X509Certificate;
   try {
-    cert = new x509.X509Certificate(certPem);
+    cert = new X509Certificate(certPem);
   } catch {
     return "it is not a readable certificate";
   }
-  if (cert.notAfter.getTime() - now.getTime() < RENEW_BEFORE_MS) {
-    return `it expires on ${cert.notAfter.toISOString()}`;
+  const notAfter = new Date(cert.validTo);
+  if (notAfter.getTime() - now.getTime() < RENEW_BEFORE_MS) {
+    return `it expires on ${notAfter.toISOString()}`;
   }
   const names = sanNames(cert);
   const wanted = [config.nodeName, ...(config.podIp ? [config.podIp] : [])];
@@ -140,9 +150,12 @@ async function reuseProblem(
   return undefined;
 }
 
-function sanNames(cert: x509.X509Certificate): Set<string> {
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  return new Set((san?.names.items ?? []).map((n) => n.value));
+/** Names in subjectAltName ("DNS:a, IP Address:1.2.3.4", as node:crypto prints it). */
+function sanNames(cert: X509Certificate): Set<string> {
+  const text = cert.subjectAltName ?? "";
+  return new Set(
+    text.split(",").map((part) => part.trim().replace(/^(DNS|IP Address):/, "")).filter((n) => n),
+  );
 }
 
 function keyMatches(certPem: string, keyPem: string): boolean {
@@ -164,6 +177,7 @@ export async function makeSelfSigned(
   names: ServingNames,
   now: Date,
 ): Promise<{ certPem: string; keyPem: string; notAfter: string }> {
+  const x509 = await loadX509();
   const algorithm = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const keys = await crypto.subtle.generateKey(algorithm, true, ["sign", "verify"]);
   const notAfter = new Date(now.getTime() + VALIDITY_MS);

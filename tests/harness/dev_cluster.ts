@@ -79,7 +79,9 @@ function envFile(cp: ControlPlane, registry: Registry, root: string): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(Deno.args);
-  const root = new URL("../../.dev-cluster", import.meta.url).pathname;
+  // DEV_CLUSTER_DIR lets tests run a dev cluster beside a developer's own.
+  const root = Deno.env.get("DEV_CLUSTER_DIR") ??
+    new URL("../../.dev-cluster", import.meta.url).pathname;
   const runDir = `${root}/run`;
   await Deno.remove(runDir, { recursive: true }).catch(() => {});
   await Deno.mkdir(runDir, { recursive: true });

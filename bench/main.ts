@@ -1,0 +1,27 @@
+// `deno task bench`: runs every benchmark and prints one report. Each number is shown beside
+// a baseline measured on this machine in the same run, and the target it is judged by.
+
+import "reflect-metadata";
+import { benchNodeStart } from "./node_start.ts";
+
+export interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  baselineWhat: string;
+  target: string;
+  met: boolean;
+}
+
+const results: BenchResult[] = [];
+results.push(...await benchNodeStart());
+
+console.log("\nbenchmark results");
+for (const r of results) {
+  console.log(
+    `  ${r.name}: ${r.value.toFixed(2)} ${r.unit}  (baseline ${r.baseline.toFixed(2)} ${r.unit}: ` +
+      `${r.baselineWhat}; target ${r.target}: ${r.met ? "met" : "NOT met"})`,
+  );
+}
+console.log(JSON.stringify({ results }, null, 2));

@@ -1,0 +1,104 @@
+// `deno task dev-cluster` as a developer uses it: it prints "dev cluster ready", its env
+// file alone lets `deno task start` join as dev-mac, kubectl and the registry work, and
+// SIGTERM stops everything within 10 s.
+
+import "reflect-metadata";
+import assert from "node:assert/strict";
+import { eventually } from "../support/world.ts";
+import { loadKubeConfig, makeClients } from "../../src/kube/client.ts";
+
+const REPO = new URL("../..", import.meta.url).pathname;
+
+function lines(stream: ReadableStream<Uint8Array>, sink: string[]): Promise<void> {
+  return stream.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (s) => void sink.push(s) }),
+  );
+}
+
+Deno.test({
+  name: "dev-cluster: env file lets the agent join as dev-mac; SIGTERM stops it all",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "vzk-devcluster-" });
+    const baseEnv = { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? dir };
+    const cluster = new Deno.Command("./deno.sh", {
+      args: ["task", "dev-cluster", "--node", "extra-mac"],
+      cwd: REPO,
+      env: { ...baseEnv, DEV_CLUSTER_DIR: dir },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const out: string[] = [];
+    const reading = Promise.all([lines(cluster.stdout, out), lines(cluster.stderr, out)]);
+    let agent: Deno.ChildProcess | undefined;
+    const agentOut: string[] = [];
+    try {
+      await eventually(
+        "dev cluster ready",
+        () => out.join("").includes("dev cluster ready"),
+        120_000,
+      );
+      const env = await Deno.readTextFile(`${dir}/env`);
+      for (const v of ["KUBECONFIG", "APISERVER_CERT_LOCATION", "KUBECTL", "DEV_REGISTRY"]) {
+        assert.match(env, new RegExp(`^export ${v}=`, "m"));
+      }
+      await Deno.stat(`${dir}/nodes/extra-mac/kubeconfig`);
+
+      // Only what the env file sets, plus PATH and HOME.
+      const cache = await Deno.makeTempDir({ prefix: "vzk-devcluster-cache-" });
+      agent = new Deno.Command("bash", {
+        args: ["-c", `source "${dir}/env" && exec ./deno.sh task start --cache-dir "${cache}"`],
+        cwd: REPO,
+        env: { ...baseEnv, DOCKER_HOST: `unix://${cache}/none.sock` },
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const agentReading = Promise.all([
+        lines(agent.stdout, agentOut),
+        lines(agent.stderr, agentOut),
+      ]);
+
+      const admin = makeClients(loadKubeConfig({ kubeconfigPath: `${dir}/admin.kubeconfig` }));
+      await eventually("dev-mac Ready", async () => {
+        const n = await admin.core.readNode({ name: "dev-mac" }).catch(() => undefined);
+        return n?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+      }, 60_000);
+
+      const kubectl = /^export KUBECTL='?([^'\n]+)'?$/m.exec(env)![1];
+      const get = await new Deno.Command(kubectl, {
+        args: ["--kubeconfig", `${dir}/admin.kubeconfig`, "get", "nodes", "-o", "name"],
+        stdout: "piped",
+      }).output();
+      assert.match(new TextDecoder().decode(get.stdout), /node\/dev-mac/);
+
+      const registry = /^export DEV_REGISTRY='?([^'\n]+)'?$/m.exec(env)![1];
+      const v2 = await fetch(`http://${registry}/v2/`);
+      await v2.body?.cancel();
+      assert.equal(v2.status, 200);
+
+      agent.kill("SIGTERM");
+      assert.equal((await agent.status).code, 0, agentOut.join(""));
+      await agentReading;
+      agent = undefined;
+
+      const t0 = Date.now();
+      cluster.kill("SIGTERM");
+      await cluster.status;
+      assert.ok(Date.now() - t0 < 10_000, `stopped in ${Date.now() - t0} ms`);
+      await assert.rejects(Deno.stat(`${dir}/env`));
+      await Deno.remove(cache, { recursive: true });
+    } finally {
+      try {
+        agent?.kill("SIGKILL");
+      } catch { /* gone */ }
+      try {
+        cluster.kill("SIGKILL");
+      } catch { /* gone */ }
+      await reading.catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
