@@ -1,0 +1,92 @@
+// Error types of the image subsystem, so callers (the runtime's pod events, the CLI's exit
+// line) can tell "the registry rejected our credentials" from "not found" from "corrupt".
+
+/** The registry answered with an HTTP error. `code` is the OCI error code when it sent one. */
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly registry: string,
+    readonly status: number,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = "RegistryError";
+  }
+}
+
+/** The registry (or its token service) refused the credentials, or wants some we lack. */
+export class AuthError extends RegistryError {
+  constructor(message: string, registry: string, status: number) {
+    super(message, registry, status, "UNAUTHORIZED");
+    this.name = "AuthError";
+  }
+}
+
+/** The manifest or blob does not exist. */
+export class NotFoundError extends RegistryError {
+  constructor(message: string, registry: string, code?: string) {
+    super(message, registry, 404, code);
+    this.name = "NotFoundError";
+  }
+}
+
+/** Extracts the first OCI error code and message from an error response body. */
+export async function registryErrorDetail(
+  response: Response,
+): Promise<{ code?: string; message: string }> {
+  let text = "";
+  try {
+    text = (await response.text()).slice(0, 2000);
+  } catch {
+    // body unreadable: fall back to the status line
+  }
+  try {
+    const json = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
+    const first = json.errors?.[0];
+    if (first) {
+      return {
+        code: first.code,
+        message: `${first.code ?? response.status}${first.message ? `: ${first.message}` : ""}`,
+      };
+    }
+  } catch {
+    // not JSON
+  }
+  const line = text.trim().split("\n")[0]?.slice(0, 200);
+  return { message: `HTTP ${response.status}${line ? `: ${line}` : ""}` };
+}
+
+/** True for errors worth retrying: connection failures, timeouts, 5xx and 429. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof AuthError || err instanceof NotFoundError) return false;
+  if (err instanceof RegistryError) return err.status >= 500 || err.status === 429;
+  if (err instanceof TypeError) return true; // fetch's network errors
+  if (err instanceof Deno.errors.ConnectionReset) return true;
+  if (err instanceof Deno.errors.ConnectionRefused) return true;
+  if (err instanceof Deno.errors.ConnectionAborted) return true;
+  if (err instanceof Deno.errors.UnexpectedEof) return true;
+  if (err instanceof Deno.errors.Interrupted) return true;
+  if (err instanceof Deno.errors.TimedOut) return true;
+  if (err instanceof DOMException && err.name === "TimeoutError") return true;
+  if (err instanceof Error && /connection|reset|closed|eof|socket|body/i.test(err.message)) {
+    return !(err.name === "AbortError");
+  }
+  return false;
+}
+
+/** `err.message`, for error text built from unknown throwables. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Prefixes `context` to an error's message (once), keeping its class so callers can still
+ * tell an AuthError from a NotFoundError. Non-errors become Errors.
+ */
+export function withContext(err: unknown, context: string): Error {
+  if (!(err instanceof Error)) return new Error(`${context}: ${String(err)}`);
+  if (!err.message.startsWith(context)) {
+    err.message = `${context}: ${err.message}`;
+  }
+  return err;
+}

@@ -1,0 +1,137 @@
+// HTTP transport to registries: which scheme a registry gets (TLS unless loopback or listed
+// as insecure), the HTTP client (system trust store plus an optional CA file), redirects
+// followed by hand so the registry's Authorization header never reaches another origin
+// (blob storage), and exponential backoff for retryable failures.
+
+import { isRetryable, messageOf } from "./errors.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { silentLogger } from "../telemetry/log.ts";
+
+export interface RetryPolicy {
+  /** Attempts in total (first try included). */
+  attempts: number;
+  /** Delay before the second attempt; doubles each time up to maxDelayMs, with jitter. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 250, maxDelayMs: 10_000 };
+
+export interface TransportOptions {
+  /** Registries (host[:port]) reached over plain HTTP although not on loopback. */
+  insecureRegistries?: string[];
+  /** PEM file of extra CA certificates trusted besides the system store. */
+  caFile?: string;
+  retry?: RetryPolicy;
+  log?: Logger;
+  userAgent?: string;
+}
+
+const MAX_REDIRECTS = 5;
+
+/** True for localhost, 127.0.0.0/8 and ::1 (with or without a port). */
+export function isLoopback(registry: string): boolean {
+  let host = registry;
+  if (host.startsWith("[")) host = host.slice(1, host.indexOf("]"));
+  else if (host.includes(":")) host = host.slice(0, host.lastIndexOf(":"));
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export class Transport {
+  readonly retry: RetryPolicy;
+  readonly log: Logger;
+  #insecure: Set<string>;
+  #client?: Deno.HttpClient;
+  #userAgent: string;
+
+  constructor(opts: TransportOptions = {}) {
+    this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.log = opts.log ?? silentLogger;
+    this.#insecure = new Set((opts.insecureRegistries ?? []).map((r) => r.toLowerCase()));
+    this.#userAgent = opts.userAgent ?? "macos-vz-kubelet";
+    if (opts.caFile) {
+      let pem: string;
+      try {
+        pem = Deno.readTextFileSync(opts.caFile);
+      } catch (err) {
+        throw new Error(`registry CA file ${opts.caFile}: ${messageOf(err)}`);
+      }
+      this.#client = Deno.createHttpClient({ caCerts: [pem] });
+    }
+  }
+
+  /** `http://host` for loopback and insecure registries, `https://host` otherwise. */
+  baseUrl(apiHost: string): string {
+    const plain = isLoopback(apiHost) || this.#insecure.has(apiHost.toLowerCase());
+    return `${plain ? "http" : "https"}://${apiHost}`;
+  }
+
+  /**
+   * One request, following redirects by hand: the Authorization header goes only to the
+   * origin it was made for. Network errors are thrown as they are (see withRetries).
+   */
+  async send(url: string, init: RequestInit): Promise<Response> {
+    const origin = new URL(url).origin;
+    let current = url;
+    let headers = new Headers(init.headers);
+    headers.set("User-Agent", this.#userAgent);
+    let method = init.method ?? "GET";
+    let body = init.body;
+    for (let hop = 0;; hop++) {
+      const response = await fetch(current, {
+        ...init,
+        method,
+        body,
+        headers,
+        redirect: "manual",
+        client: this.#client,
+      } as RequestInit);
+      const location = response.headers.get("location");
+      if (response.status < 300 || response.status >= 400 || !location) return response;
+      await response.body?.cancel();
+      if (hop >= MAX_REDIRECTS) throw new Error(`too many redirects from ${url}`);
+      const next = new URL(location, current);
+      if (new URL(current).protocol === "https:" && next.protocol === "http:") {
+        throw new Error(`refusing redirect from https to plain http (${next.origin})`);
+      }
+      if (next.origin !== origin && headers.has("Authorization")) {
+        headers = new Headers(headers);
+        headers.delete("Authorization");
+      }
+      if (response.status === 303 || (response.status <= 302 && method === "POST")) {
+        method = "GET";
+        body = undefined;
+      }
+      current = next.toString();
+    }
+  }
+
+  /** Delay before retry number `attempt` (1-based), exponential with ±25 % jitter. */
+  backoffMs(attempt: number): number {
+    const base = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+    return Math.round(base * (0.75 + Math.random() * 0.5));
+  }
+
+  /** Runs `fn` until it succeeds, a non-retryable error occurs, or attempts run out. */
+  async withRetries<T>(what: string, fn: (attempt: number) => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await fn(attempt);
+      } catch (err) {
+        if (!isRetryable(err) || attempt >= this.retry.attempts) throw err;
+        const delay = this.backoffMs(attempt);
+        this.log.warn("registry request failed; retrying", {
+          what,
+          attempt,
+          delayMs: delay,
+          error: messageOf(err),
+        });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  close(): void {
+    this.#client?.close();
+  }
+}

@@ -1,0 +1,154 @@
+// Unit tests of the image subsystem's parsers: references, WWW-Authenticate challenges,
+// manifests and indexes (platform choice), Docker credential files, loopback detection.
+
+import assert from "node:assert/strict";
+import { formatReference, parseReference } from "../../src/image/reference.ts";
+import { parseWwwAuthenticate } from "../../src/image/www_authenticate.ts";
+import { parseManifest, selectPlatform } from "../../src/image/manifest.ts";
+import {
+  normaliseRegistryKey,
+  parseDockerCfg,
+  parseDockerConfigJson,
+  staticCredentials,
+} from "../../src/image/credentials.ts";
+import { isLoopback, Transport } from "../../src/image/transport.ts";
+
+const D = "sha256:" + "a".repeat(64);
+
+Deno.test("image reference: registries, Docker Hub defaults, tags and digests", () => {
+  assert.deepEqual(parseReference("debian"), {
+    registry: "docker.io",
+    repository: "library/debian",
+    tag: "latest",
+    digest: undefined,
+  });
+  assert.deepEqual(parseReference("ghcr.io/agoda/macos:14.5"), {
+    registry: "ghcr.io",
+    repository: "agoda/macos",
+    tag: "14.5",
+    digest: undefined,
+  });
+  const r = parseReference(`127.0.0.1:5000/a/b/c@${D}`);
+  assert.equal(r.registry, "127.0.0.1:5000");
+  assert.equal(r.repository, "a/b/c");
+  assert.equal(r.tag, undefined);
+  assert.equal(r.digest, D);
+  assert.equal(parseReference(`localhost/x:1@${D}`).tag, "1");
+  assert.equal(parseReference("index.docker.io/foo/bar").registry, "docker.io");
+  assert.equal(parseReference("user/repo").repository, "user/repo");
+  assert.equal(parseReference("[::1]:5000/x").registry, "[::1]:5000");
+  assert.equal(formatReference(parseReference("debian:12")), "docker.io/library/debian:12");
+  for (const bad of ["", "UPPER/case", "a//b", "x:bad tag", `x@sha256:short`, "ghcr.io/"]) {
+    assert.throws(() => parseReference(bad), /invalid image reference/, bad);
+  }
+});
+
+Deno.test("image www-authenticate: bearer and basic challenges with quoted commas", () => {
+  const c = parseWwwAuthenticate(
+    'Bearer realm="https://auth.example/token",service="reg, one",scope="repository:a/b:pull,push"',
+  );
+  assert.equal(c.length, 1);
+  assert.equal(c[0].scheme, "bearer");
+  assert.deepEqual(c[0].params, {
+    realm: "https://auth.example/token",
+    service: "reg, one",
+    scope: "repository:a/b:pull,push",
+  });
+  const two = parseWwwAuthenticate(
+    'Basic realm="x\\"y", Bearer realm=https://t/tok, error=invalid_token',
+  );
+  assert.deepEqual(two.map((x) => x.scheme), ["basic", "bearer"]);
+  assert.equal(two[0].params.realm, 'x"y');
+  assert.equal(two[1].params.realm, "https://t/tok");
+  assert.equal(two[1].params.error, "invalid_token");
+  assert.deepEqual(parseWwwAuthenticate(""), []);
+});
+
+Deno.test("image manifest: both forms parse, bad ones are refused, platforms chosen", () => {
+  const m = parseManifest(
+    new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: D, size: 2 },
+      layers: [{ mediaType: "x", digest: D, size: 5, annotations: { a: "b" } }],
+    })),
+    "application/vnd.oci.image.manifest.v1+json",
+  );
+  assert.equal(m.kind, "manifest");
+  assert.throws(
+    () => parseManifest(new TextEncoder().encode('{"schemaVersion":2,"config":{},"layers":[]}')),
+    /manifest config: missing mediaType/,
+  );
+  assert.throws(
+    () =>
+      parseManifest(new TextEncoder().encode(JSON.stringify({
+        schemaVersion: 2,
+        config: { mediaType: "x", digest: "md5:abc", size: 1 },
+        layers: [],
+      }))),
+    /malformed digest/,
+  );
+  assert.throws(() => parseManifest(new TextEncoder().encode("{")), /not JSON/);
+  const idx = parseManifest(new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    manifests: [
+      {
+        mediaType: "m",
+        digest: D,
+        size: 1,
+        platform: { os: "linux", architecture: "arm64", variant: "v8" },
+      },
+      {
+        mediaType: "m",
+        digest: "sha256:" + "b".repeat(64),
+        size: 1,
+        platform: { os: "linux", architecture: "arm64" },
+      },
+    ],
+  })));
+  assert.equal(idx.kind, "index");
+  if (idx.kind !== "index") return;
+  assert.equal(selectPlatform(idx.index, { os: "linux", architecture: "arm64" }).digest[7], "b");
+  assert.equal(
+    selectPlatform(idx.index, { os: "linux", architecture: "arm64", variant: "v8" }).digest[7],
+    "a",
+  );
+});
+
+Deno.test("image credentials: docker config, dockercfg, host normalisation", async () => {
+  const auth = btoa("alice:s3cr:et");
+  const table = parseDockerConfigJson(JSON.stringify({
+    auths: {
+      "https://index.docker.io/v1/": { auth },
+      "ghcr.io": { identitytoken: "refresh-me" },
+      "127.0.0.1:5000": { username: "bob", password: "pw" },
+    },
+  }));
+  assert.deepEqual(table.get("docker.io"), { username: "alice", password: "s3cr:et" });
+  assert.deepEqual(table.get("ghcr.io"), { identityToken: "refresh-me" });
+  const creds = staticCredentials(table, parseDockerCfg(JSON.stringify({ "quay.io": { auth } })));
+  assert.equal((await creds.forRegistry("127.0.0.1:5000"))?.username, "bob");
+  assert.equal((await creds.forRegistry("quay.io"))?.password, "s3cr:et");
+  assert.equal(await creds.forRegistry("other.io"), undefined);
+  assert.equal(normaliseRegistryKey("https://Registry-1.docker.io/v2/"), "docker.io");
+  assert.throws(
+    () => parseDockerConfigJson(JSON.stringify({ auths: { "x.io": { auth: "bm9jb2xvbg==" } } })),
+    (e: Error) => /user:password/.test(e.message) && !e.message.includes("bm9jb2xvbg"),
+  );
+});
+
+Deno.test("image transport: plain HTTP only for loopback and listed registries", () => {
+  assert.ok(isLoopback("127.0.0.1:5000"));
+  assert.ok(isLoopback("localhost"));
+  assert.ok(isLoopback("[::1]:5000"));
+  assert.ok(!isLoopback("10.0.0.1:5000"));
+  assert.ok(!isLoopback("127.example.com"));
+  const t = new Transport({ insecureRegistries: ["reg.lan:5000"] });
+  assert.equal(t.baseUrl("127.0.0.1:5000"), "http://127.0.0.1:5000");
+  assert.equal(t.baseUrl("reg.lan:5000"), "http://reg.lan:5000");
+  assert.equal(t.baseUrl("reg.lan"), "https://reg.lan");
+  assert.equal(t.baseUrl("ghcr.io"), "https://ghcr.io");
+  const b = [1, 2, 3, 4, 10].map((a) => t.backoffMs(a));
+  assert.ok(b[0] >= 187 && b[0] <= 313, String(b));
+  assert.ok(b[3] > b[0] * 4);
+  assert.ok(b[4] <= 12_500);
+});
