@@ -24,7 +24,8 @@ export type OptionFormat =
   | "docker-host"
   | "interface-name"
   | "no-spaces"
-  | "pem-base64";
+  | "pem-base64"
+  | "ipv4-cidr";
 
 export type OptionGroup = "node" | "sync" | "cluster" | "serving" | "guests" | "telemetry";
 
@@ -64,7 +65,12 @@ export type OptionKey =
   | "traceSampleRate"
   | "otlpEndpoint"
   | "otlpInsecure"
-  | "otelServiceName";
+  | "otelServiceName"
+  | "maxVms"
+  | "sshReadinessTimeout"
+  | "qemuBridge"
+  | "qemuSubnet"
+  | "qemuNat";
 
 export interface OptionSpec {
   key: OptionKey;
@@ -349,6 +355,63 @@ export const OPTIONS: readonly OptionSpec[] = [
     defaultHelp: "vz on macOS, qemu elsewhere",
   },
   {
+    key: "maxVms",
+    flag: "max-vms",
+    env: "VZK_MAX_VMS",
+    kind: "int",
+    min: 1,
+    max: 64,
+    group: "guests",
+    valueName: "N",
+    description:
+      "VM slots: how many VM pods run at once (macOS allows 2); the node's pod capacity.",
+    default: "2",
+  },
+  {
+    key: "sshReadinessTimeout",
+    flag: "ssh-readiness-timeout",
+    env: "VZK_SSH_READINESS_TIMEOUT",
+    kind: "duration",
+    min: 1,
+    group: "guests",
+    valueName: "SECONDS",
+    description: "How long a started guest may take to answer SSH before its pod fails.",
+    default: "600",
+  },
+  {
+    key: "qemuBridge",
+    flag: "qemu-bridge",
+    env: "VZK_QEMU_BRIDGE",
+    kind: "string",
+    format: "interface-name",
+    group: "guests",
+    valueName: "NAME",
+    description: "qemu backend: the Linux bridge the agent creates and owns for its guests' taps.",
+    default: "vzk0",
+  },
+  {
+    key: "qemuSubnet",
+    flag: "qemu-subnet",
+    env: "VZK_QEMU_SUBNET",
+    kind: "string",
+    format: "ipv4-cidr",
+    group: "guests",
+    valueName: "CIDR",
+    description: "qemu backend: IPv4 subnet of the bridge; the bridge takes the first address, " +
+      "guests get the rest by DHCP.",
+    default: "10.251.0.0/24",
+  },
+  {
+    key: "qemuNat",
+    flag: "qemu-nat",
+    env: "VZK_QEMU_NAT",
+    kind: "bool",
+    group: "guests",
+    valueName: "BOOL",
+    description: "qemu backend: masquerade guest traffic to the host's uplink (needs iptables).",
+    default: "true",
+  },
+  {
     key: "cacheDir",
     flag: "cache-dir",
     env: "VZK_CACHE_DIR",
@@ -524,6 +587,7 @@ const FORMAT_ACCEPTS: Readonly<Record<OptionFormat, string>> = {
     "no spaces or '/')",
   "no-spaces": "a non-empty value without spaces",
   "pem-base64": "the base64 encoding of a PEM or OpenSSH private key",
+  "ipv4-cidr": "an IPv4 subnet like 10.251.0.0/24, prefix length 8 to 29",
 };
 
 /** What an option accepts, as a noun phrase: used by errors ("give ...") and by help. */

@@ -131,6 +131,13 @@ function buildConfig(ctx: Ctx): Config {
     cacheDir: readPath(ctx, "cacheDir") ??
       defaultCacheDir(ctx.host.os, ctx.host.homeDir, ctx.env),
     backend: readBackend(ctx),
+    maxVms: readNumber(ctx, "maxVms", toInt) ?? 2,
+    sshReadinessTimeoutSeconds: readNumber(ctx, "sshReadinessTimeout", toDuration) ?? 600,
+    qemu: {
+      bridge: readString(ctx, "qemuBridge") ?? "vzk0",
+      subnet: readString(ctx, "qemuSubnet") ?? "10.251.0.0/24",
+      nat: readBool(ctx, "qemuNat"),
+    },
   };
 }
 
@@ -443,6 +450,12 @@ function toFormatted(text: string, spec: OptionSpec): Converted<string> {
       return check(text, !/\s/.test(text), "contains spaces");
     case "pem-base64":
       return decodePemBase64(text);
+    case "ipv4-cidr":
+      return check(
+        text,
+        isIpv4Cidr(text),
+        "is not an IPv4 subnet",
+      );
   }
 }
 
@@ -555,4 +568,9 @@ export function redactConfig(c: Config): Record<string, unknown> {
     "ssh.privateKey": secret(ssh.privateKey),
     "ssh.privateKeyPassphrase": secret(ssh.privateKeyPassphrase),
   };
+}
+
+function isIpv4Cidr(text: string): boolean {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(text);
+  return !!m && isIP(m[1]) === 4 && Number(m[2]) >= 8 && Number(m[2]) <= 29;
 }

@@ -57,4 +57,9 @@ export interface Config {
 
   cacheDir: string;
   backend: BackendName;
+  /** VM slots (--max-vms): how many VM pods run at once. */
+  maxVms: number;
+  sshReadinessTimeoutSeconds: number;
+  /** The qemu backend's own network: a bridge, its subnet, NAT to the uplink. */
+  qemu: { bridge: string; subnet: string; nat: boolean };
 }

@@ -82,6 +82,9 @@ Deno.test("defaults on Linux", () => {
       dockerHost: "unix:///var/run/docker.sock",
       cacheDir: "/home/vz/.cache/macos-vz-kubelet",
       backend: "qemu",
+      maxVms: 2,
+      sshReadinessTimeoutSeconds: 600,
+      qemu: { bridge: "vzk0", subnet: "10.251.0.0/24", nat: true },
     } satisfies Config,
   );
 });
@@ -144,6 +147,11 @@ Deno.test("every option is read", () => {
     "--trace-sample-rate=25%",
     "--cache-dir=/srv/vz-cache",
     "--backend=qemu",
+    "--max-vms=3",
+    "--ssh-readiness-timeout=90s",
+    "--qemu-bridge=br-test",
+    "--qemu-subnet=10.77.0.0/16",
+    "--qemu-nat=false",
   ];
   const env: Env = {
     KUBECONFIG: "/etc/vz/kubeconfig",
@@ -204,6 +212,9 @@ Deno.test("every option is read", () => {
       dockerHost: "tcp://127.0.0.1:2375",
       cacheDir: "/srv/vz-cache",
       backend: "qemu",
+      maxVms: 3,
+      sshReadinessTimeoutSeconds: 90,
+      qemu: { bridge: "br-test", subnet: "10.77.0.0/16", nat: false },
     } satisfies Config,
   );
 });
@@ -226,6 +237,11 @@ Deno.test("every flag has an environment twin VZK_<FLAG> that works", () => {
     "trace-sample-rate": "50",
     "cache-dir": "/cache",
     "backend": "qemu",
+    "max-vms": "4",
+    "ssh-readiness-timeout": "2m",
+    "qemu-bridge": "br9",
+    "qemu-subnet": "10.9.0.0/24",
+    "qemu-nat": "false",
   };
   const flags = OPTIONS.filter((o) => o.flag);
   assert.deepEqual(flags.map((o) => o.flag).sort(), Object.keys(samples).sort());
@@ -693,4 +709,17 @@ Deno.test("paths: cache dir, kubeconfig, ~ expansion, generated cert location", 
     certPath: "/c/pki/kubelet-serving.crt",
     keyPath: "/c/pki/kubelet-serving.key",
   });
+});
+
+Deno.test("qemu network options are validated", () => {
+  const r = parseConfig(
+    ["--qemu-subnet=10.0.0.0/33", "--qemu-bridge=has space", "--max-vms=0"],
+    {},
+    LINUX,
+  );
+  assert.equal(r.ok, false);
+  const text = r.ok ? "" : r.errors.join("\n");
+  assert.match(text, /--qemu-subnet: "10.0.0.0\/33" is not an IPv4 subnet/);
+  assert.match(text, /--qemu-bridge/);
+  assert.match(text, /--max-vms/);
 });
