@@ -1,0 +1,128 @@
+// SSH into guests (shared by the qemu and vz backends): connecting with a password or a
+// private key, waiting until a fresh guest answers, and running commands with their
+// stdin/stdout/stderr, tty and exit code. Built on ssh2.
+
+// @deno-types="@types/ssh2"
+import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { SshCredentials } from "../config/types.ts";
+import { commandLine } from "./quote.ts";
+
+export interface SshTarget {
+  host: string;
+  port?: number;
+  credentials: SshCredentials;
+}
+
+export interface SshSession {
+  /** Runs argv (quoted, never interpreted by a shell) and resolves with its exit code. */
+  exec(argv: string[], io?: SshIO): Promise<number>;
+  /** Runs a raw command line through the login shell. */
+  execLine(line: string, io?: SshIO): Promise<number>;
+  close(): void;
+  readonly closed: Promise<void>;
+}
+
+export interface SshIO {
+  stdin?: ReadableStream<Uint8Array> | Uint8Array | string;
+  stdout?: (chunk: Uint8Array) => void;
+  stderr?: (chunk: Uint8Array) => void;
+  env?: Record<string, string>;
+  tty?: { rows: number; cols: number };
+  signal?: AbortSignal;
+}
+
+async function connectConfig(t: SshTarget, timeoutMs: number): Promise<ConnectConfig> {
+  const c = t.credentials;
+  const cfg: ConnectConfig = {
+    host: t.host,
+    port: t.port ?? 22,
+    username: c.user,
+    readyTimeout: timeoutMs,
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 4,
+  };
+  if (c.privateKey) cfg.privateKey = c.privateKey;
+  else if (c.privateKeyPath) cfg.privateKey = await Deno.readTextFile(c.privateKeyPath);
+  if (c.privateKeyPassphrase) cfg.passphrase = c.privateKeyPassphrase;
+  if (c.password) cfg.password = c.password;
+  return cfg;
+}
+
+export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshSession> {
+  if (!t.credentials.user) throw new Error("ssh: no user (set VZ_SSH_USER)");
+  const cfg = await connectConfig(t, timeoutMs);
+  const client = new Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once("ready", () => resolve());
+    client.once("error", (err: Error) => reject(new Error(`ssh ${t.host}: ${err.message}`)));
+    client.connect(cfg);
+  });
+  const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+
+  function execLine(line: string, io: SshIO = {}): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const opts = io.tty ? { pty: { rows: io.tty.rows, cols: io.tty.cols, term: "xterm" } } : {};
+      client.exec(line, opts, (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return reject(new Error(`ssh ${t.host}: exec: ${err.message}`));
+        let code: number | undefined;
+        ch.on("data", (d: Uint8Array) => io.stdout?.(d));
+        ch.stderr.on("data", (d: Uint8Array) => io.stderr?.(d));
+        ch.on("exit", (c: number | null, signal?: string) => {
+          code = c ?? (signal ? 128 + signalNumber(signal) : 255);
+        });
+        ch.on("close", () => resolve(code ?? 255));
+        io.signal?.addEventListener("abort", () => {
+          ch.signal("KILL");
+          ch.close();
+        }, { once: true });
+        feedStdin(ch, io.stdin).catch(() => ch.end());
+      });
+    });
+  }
+
+  return {
+    exec: (argv, io) => execLine(commandLine(argv, io?.env), io),
+    execLine,
+    close: () => client.end(),
+    closed,
+  };
+}
+
+async function feedStdin(ch: ClientChannel, input: SshIO["stdin"]): Promise<void> {
+  if (input === undefined) return void ch.end();
+  if (typeof input === "string" || input instanceof Uint8Array) {
+    ch.end(input);
+    return;
+  }
+  for await (const chunk of input) {
+    if (!ch.write(chunk)) await new Promise((r) => ch.once("drain", r));
+  }
+  ch.end();
+}
+
+const SIGNALS: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9, TERM: 15 };
+const signalNumber = (s: string) => SIGNALS[s.replace(/^SIG/, "")] ?? 1;
+
+/** Retries connecting until the guest answers or `timeoutMs` passes. */
+export async function waitForSsh(
+  t: SshTarget,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<SshSession> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+    try {
+      return await connectSsh(t, Math.min(5_000, Math.max(1_000, end - Date.now())));
+    } catch (err) {
+      last = err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  throw new Error(
+    `ssh ${t.host}: no answer within ${Math.round(timeoutMs / 1000)} s: ${
+      (last as Error)?.message
+    }`,
+  );
+}
