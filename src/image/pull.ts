@@ -1,0 +1,171 @@
+// Pulling a VM image into the content store: resolve the manifest, fetch and verify the
+// config document, check free space, then make every guest file present and verified
+// (fetch_file.ts), and finally record the image and its reference. Concurrent pulls of one
+// reference share one flight; concurrent needs of one file share one download.
+
+import { DigestMismatchError } from "./digest.ts";
+import { withContext } from "./errors.ts";
+import { configDescriptor, imageLayout, type VmImageLayout } from "./format.ts";
+import { hostPlatform, type Platform } from "./manifest.ts";
+import { formatReference, type ImageReference, withDigest } from "./reference.ts";
+import type { RegistryClient } from "./registry.ts";
+import { SingleFlight } from "./singleflight.ts";
+import { type ImageRecord, type ImageStore, type LocalImage } from "./store.ts";
+import { freeBytes, writeFileAtomic } from "./store_fs.ts";
+import { ensureFile, type FileProgress } from "./fetch_file.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { silentLogger } from "../telemetry/log.ts";
+
+export interface PullProgress extends FileProgress {
+  reference: string;
+}
+
+export interface PullOptions {
+  /** Platform for image indexes; default: darwin/arm64 for macOS hosts, else this host's. */
+  platform?: Platform;
+  signal?: AbortSignal;
+  onProgress?: (p: PullProgress) => void;
+  /** Parallel chunk downloads per file (chunked form). */
+  concurrency?: number;
+  /** Bytes that must stay free beyond the download (default 1 GiB). */
+  reserveBytes?: number;
+  log?: Logger;
+}
+
+export interface PullResult extends LocalImage {
+  /** Files found changed since verification and pulled again (the runtime warns about these). */
+  replaced: string[];
+  /** Compressed bytes actually downloaded by this pull. */
+  downloadedBytes: number;
+}
+
+const DEFAULT_RESERVE = 1 << 30;
+
+/** Flights keyed by canonical reference; one table per process. */
+const imageFlights = new SingleFlight<PullResult, PullProgress>();
+
+/** How many pulls really started (for tests of sharing). */
+export function pullsStarted(): number {
+  return imageFlights.started;
+}
+
+function needsSpace(layout: VmImageLayout): number {
+  return layout.files.reduce((n, f) => n + f.parts.reduce((m, p) => m + p.layer.size, 0), 0);
+}
+
+/** The manifest, config and layout of an image, all verified; config and manifest stored. */
+export async function resolveImage(
+  client: RegistryClient,
+  store: ImageStore,
+  ref: ImageReference,
+  platform: Platform,
+): Promise<
+  { manifestDigest: string; indexDigest?: string; layout: VmImageLayout; configDigest: string }
+> {
+  const what = `image ${formatReference(ref)}`;
+  try {
+    const fetched = await client.resolveManifest(ref, platform);
+    const configDesc = configDescriptor(fetched.manifest);
+    const configBytes = await client.fetchSmallBlob(ref, configDesc, 1 << 20);
+    const layout = imageLayout(fetched.manifest, configBytes);
+    await writeFileAtomic(store.layout.blobPath(fetched.digest), fetched.bytes);
+    await writeFileAtomic(store.layout.blobPath(configDesc.digest), configBytes);
+    return {
+      manifestDigest: fetched.digest,
+      indexDigest: fetched.indexDigest,
+      layout,
+      configDigest: configDesc.digest,
+    };
+  } catch (err) {
+    throw withContext(err, what);
+  }
+}
+
+async function pullOnce(
+  client: RegistryClient,
+  store: ImageStore,
+  ref: ImageReference,
+  opts: PullOptions,
+  signal: AbortSignal,
+  emit: (p: PullProgress) => void,
+): Promise<PullResult> {
+  const log = opts.log ?? silentLogger;
+  const reference = formatReference(ref);
+  const platform = opts.platform ??
+    (Deno.build.os === "darwin" ? { os: "darwin", architecture: "arm64" } : hostPlatform());
+  const resolved = await resolveImage(client, store, ref, platform);
+  const { layout, manifestDigest } = resolved;
+  const pinned = withDigest(ref, manifestDigest);
+  const what = `image ${reference}`;
+
+  const free = await freeBytes(store.layout.root);
+  const need = needsSpace(layout) + (opts.reserveBytes ?? DEFAULT_RESERVE);
+  if (free < need) {
+    throw new Error(
+      `${what}: not enough free space in ${store.layout.root}: ${free} bytes free, ` +
+        `the download needs up to ${need} (layers plus reserve)`,
+    );
+  }
+
+  const replaced: string[] = [];
+  let downloadedBytes = 0;
+  await Promise.all(layout.files.map(async (file) => {
+    const result = await ensureFile(client, store, pinned, file, {
+      signal,
+      concurrency: opts.concurrency,
+      log,
+      onProgress: (p) => emit({ ...p, reference }),
+    });
+    if (result.replaced) replaced.push(file.name);
+    downloadedBytes += result.downloadedBytes;
+  }));
+
+  const now = new Date().toISOString();
+  const previous = await store.readImage(manifestDigest);
+  const record: ImageRecord = {
+    manifestDigest,
+    references: [...new Set([...(previous?.references ?? []), reference])],
+    os: layout.os,
+    form: layout.form,
+    configDigest: resolved.configDigest,
+    files: layout.files.map((f) => ({ role: f.role, name: f.name, id: f.id, size: f.size })),
+    compressedSize: needsSpace(layout),
+    darwin: layout.darwin,
+    linux: layout.linux,
+    pulledAt: previous?.pulledAt ?? now,
+    lastUsedAt: now,
+  };
+  await store.writeImage(record);
+  await store.writeRef({
+    reference,
+    manifestDigest,
+    indexDigest: resolved.indexDigest,
+    updatedAt: now,
+  });
+  // A file removed between download and record (a concurrent prune) must not go unnoticed.
+  const checks = await store.validate(record);
+  const bad = checks.find((c) => c.validity !== "valid");
+  if (bad) {
+    throw new DigestMismatchError(`${what}: ${bad.file.name}`, "verified file", bad.validity);
+  }
+  log.info("image pulled", { image: reference, manifest: manifestDigest, downloadedBytes });
+  return { ...store.toLocal(reference, record), replaced, downloadedBytes };
+}
+
+/**
+ * Pulls `ref` into the store (downloading only what is missing or changed) and returns
+ * the local image. Concurrent calls for the same reference share one pull.
+ */
+export function pullImage(
+  client: RegistryClient,
+  store: ImageStore,
+  ref: ImageReference,
+  opts: PullOptions = {},
+): Promise<PullResult> {
+  const key = `${store.layout.root}\n${formatReference(ref)}`;
+  return imageFlights.run(
+    key,
+    ({ signal, emit }) => pullOnce(client, store, ref, opts, signal, emit),
+    { signal: opts.signal, onProgress: opts.onProgress },
+  );
+}

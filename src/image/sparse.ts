@@ -1,0 +1,89 @@
+// Writing unpacked files sparsely: bytes arrive in order from a decompressor, every
+// 4 KiB-aligned block that is all zeros is skipped with a seek instead of written, so a
+// mostly-empty 128 GiB disk costs only its data on disk. In "dense" mode zeros are written
+// (for regions that may hold stale bytes from an interrupted earlier attempt).
+
+/** File-system block granularity of holes. */
+export const BLOCK = 4096;
+
+/** True when buf[start, end) is all zero bytes. */
+export function isZero(buf: Uint8Array, start = 0, end = buf.length): boolean {
+  let i = start;
+  // Byte steps up to 8-byte alignment, then 8 bytes at a time through a Float64 view
+  // would misread NaN patterns; two 32-bit words are exact and fast in V8.
+  while (i < end && (buf.byteOffset + i) % 4 !== 0) if (buf[i++] !== 0) return false;
+  const words = Math.floor((end - i) / 4);
+  if (words > 0) {
+    const w = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+    for (let k = 0; k < words; k++) if (w[k] !== 0) return false;
+    i += words * 4;
+  }
+  while (i < end) if (buf[i++] !== 0) return false;
+  return true;
+}
+
+export interface SparseWriterStats {
+  /** Bytes actually written. */
+  written: number;
+  /** Bytes skipped as holes. */
+  skipped: number;
+}
+
+/** Writes a sequential byte stream into `file` starting at `offset`, leaving zero blocks as holes. */
+export class SparseWriter {
+  readonly stats: SparseWriterStats = { written: 0, skipped: 0 };
+  #position: number;
+  #filePosition = -1;
+
+  constructor(private file: Deno.FsFile, offset = 0, private dense = false) {
+    this.#position = offset;
+  }
+
+  /** Absolute offset the next byte goes to. */
+  get position(): number {
+    return this.#position;
+  }
+
+  async #writeAt(data: Uint8Array, at: number): Promise<void> {
+    if (this.#filePosition !== at) await this.file.seek(at, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < data.length) done += await this.file.write(data.subarray(done));
+    this.#filePosition = at + data.length;
+    this.stats.written += data.length;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.dense) {
+      await this.#writeAt(chunk, this.#position);
+      this.#position += chunk.length;
+      return;
+    }
+    let i = 0;
+    let runStart = -1; // start (in chunk) of a pending non-zero run
+    while (i < chunk.length) {
+      const abs = this.#position + i;
+      const blockEnd = Math.min(chunk.length, i + (BLOCK - (abs % BLOCK)));
+      if (isZero(chunk, i, blockEnd)) {
+        if (runStart >= 0) {
+          await this.#writeAt(chunk.subarray(runStart, i), this.#position + runStart);
+          runStart = -1;
+        }
+        this.stats.skipped += blockEnd - i;
+      } else if (runStart < 0) {
+        runStart = i;
+      }
+      i = blockEnd;
+    }
+    if (runStart >= 0) {
+      await this.#writeAt(chunk.subarray(runStart), this.#position + runStart);
+    }
+    this.#position += chunk.length;
+  }
+
+  /** Makes the file at least `size` bytes long (trailing holes still count), then syncs. */
+  async finish(size: number): Promise<void> {
+    const stat = await this.file.stat();
+    if (stat.size < size) await this.file.truncate(size);
+    await this.file.syncData();
+  }
+}
