@@ -8,9 +8,11 @@ import { createLogger } from "./src/telemetry/log.ts";
 import { startAgent } from "./src/agent.ts";
 import { selectRuntime } from "./src/runtime/select.ts";
 import { VERSION } from "./src/version.ts";
+import { imageCommand } from "./src/image/cli.ts";
 import os from "node:os";
 
 const USAGE = `usage: macos-vz-kubelet [serve] [options]    run the node agent (default)
+       macos-vz-kubelet image <command> …        pull, push, inspect, ls, rm, prune VM images
        macos-vz-kubelet version                  print the version
        macos-vz-kubelet --help                   list every option`;
 
@@ -78,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "serve":
       return await serve(rest);
+    case "image":
+      return await imageCommand(rest);
     case "help":
       console.log(`${USAGE}\n\n${helpText()}`);
       return 0;

@@ -3,7 +3,6 @@
 // (fetch_file.ts), and finally record the image and its reference. Concurrent pulls of one
 // reference share one flight; concurrent needs of one file share one download.
 
-import { DigestMismatchError } from "./digest.ts";
 import { withContext } from "./errors.ts";
 import { configDescriptor, imageLayout, type VmImageLayout } from "./format.ts";
 import { hostPlatform, type Platform } from "./manifest.ts";
@@ -41,37 +40,70 @@ export interface PullResult extends LocalImage {
 
 const DEFAULT_RESERVE = 1 << 30;
 
+/** Platform chosen from image indexes: darwin/arm64 on macOS hosts, else this host's. */
+export function defaultPlatform(): Platform {
+  return Deno.build.os === "darwin" ? { os: "darwin", architecture: "arm64" } : hostPlatform();
+}
+
+/** Throws when the file system holding `dir` lacks room for the image's layers plus reserve. */
+export async function checkFreeSpace(
+  dir: string,
+  layout: VmImageLayout,
+  reserve: number,
+  what: string,
+): Promise<void> {
+  const free = await freeBytes(dir);
+  const need = needsSpace(layout) + reserve;
+  if (free < need) {
+    throw new Error(
+      `${what}: not enough free space in ${dir}: ${free} bytes free, ` +
+        `the download needs up to ${need} (layers plus reserve)`,
+    );
+  }
+}
+
 /** Flights keyed by canonical reference; one table per process. */
 const imageFlights = new SingleFlight<PullResult, PullProgress>();
+
+/** Manifest digests being pulled by this process right now (GC keeps them). */
+const active = new Map<string, number>();
+
+export function activePulls(): Set<string> {
+  return new Set(active.keys());
+}
 
 /** How many pulls really started (for tests of sharing). */
 export function pullsStarted(): number {
   return imageFlights.started;
 }
 
-function needsSpace(layout: VmImageLayout): number {
+export function needsSpace(layout: VmImageLayout): number {
   return layout.files.reduce((n, f) => n + f.parts.reduce((m, p) => m + p.layer.size, 0), 0);
 }
 
-/** The manifest, config and layout of an image, all verified; config and manifest stored. */
+/** The manifest, config and layout of an image, all verified. */
+export interface ResolvedImage {
+  manifestDigest: string;
+  manifestBytes: Uint8Array;
+  indexDigest?: string;
+  layout: VmImageLayout;
+  configDigest: string;
+}
+
 export async function resolveImage(
   client: RegistryClient,
-  store: ImageStore,
   ref: ImageReference,
   platform: Platform,
-): Promise<
-  { manifestDigest: string; indexDigest?: string; layout: VmImageLayout; configDigest: string }
-> {
+): Promise<ResolvedImage> {
   const what = `image ${formatReference(ref)}`;
   try {
     const fetched = await client.resolveManifest(ref, platform);
     const configDesc = configDescriptor(fetched.manifest);
     const configBytes = await client.fetchSmallBlob(ref, configDesc, 1 << 20);
     const layout = imageLayout(fetched.manifest, configBytes);
-    await writeFileAtomic(store.layout.blobPath(fetched.digest), fetched.bytes);
-    await writeFileAtomic(store.layout.blobPath(configDesc.digest), configBytes);
     return {
       manifestDigest: fetched.digest,
+      manifestBytes: fetched.bytes,
       indexDigest: fetched.indexDigest,
       layout,
       configDigest: configDesc.digest,
@@ -91,34 +123,48 @@ async function pullOnce(
 ): Promise<PullResult> {
   const log = opts.log ?? silentLogger;
   const reference = formatReference(ref);
-  const platform = opts.platform ??
-    (Deno.build.os === "darwin" ? { os: "darwin", architecture: "arm64" } : hostPlatform());
-  const resolved = await resolveImage(client, store, ref, platform);
+  const platform = opts.platform ?? defaultPlatform();
+  const resolved = await resolveImage(client, ref, platform);
   const { layout, manifestDigest } = resolved;
+  await writeFileAtomic(store.layout.blobPath(manifestDigest), resolved.manifestBytes);
+  await writeFileAtomic(store.layout.blobPath(resolved.configDigest), layout.configBytes);
   const pinned = withDigest(ref, manifestDigest);
   const what = `image ${reference}`;
 
-  const free = await freeBytes(store.layout.root);
-  const need = needsSpace(layout) + (opts.reserveBytes ?? DEFAULT_RESERVE);
-  if (free < need) {
-    throw new Error(
-      `${what}: not enough free space in ${store.layout.root}: ${free} bytes free, ` +
-        `the download needs up to ${need} (layers plus reserve)`,
-    );
-  }
+  await checkFreeSpace(store.layout.root, layout, opts.reserveBytes ?? DEFAULT_RESERVE, what);
 
   const replaced: string[] = [];
   let downloadedBytes = 0;
-  await Promise.all(layout.files.map(async (file) => {
-    const result = await ensureFile(client, store, pinned, file, {
-      signal,
-      concurrency: opts.concurrency,
-      log,
-      onProgress: (p) => emit({ ...p, reference }),
-    });
-    if (result.replaced) replaced.push(file.name);
-    downloadedBytes += result.downloadedBytes;
-  }));
+  active.set(manifestDigest, (active.get(manifestDigest) ?? 0) + 1);
+  try {
+    await Promise.all(layout.files.map(async (file) => {
+      const result = await ensureFile(client, store, pinned, file, {
+        signal,
+        concurrency: opts.concurrency,
+        log,
+        onProgress: (p) => emit({ ...p, reference }),
+      });
+      if (result.replaced) replaced.push(file.name);
+      downloadedBytes += result.downloadedBytes;
+    }));
+    return await recordPull(store, reference, resolved, replaced, downloadedBytes, log);
+  } finally {
+    const n = (active.get(manifestDigest) ?? 1) - 1;
+    if (n <= 0) active.delete(manifestDigest);
+    else active.set(manifestDigest, n);
+  }
+}
+
+async function recordPull(
+  store: ImageStore,
+  reference: string,
+  resolved: ResolvedImage,
+  replaced: string[],
+  downloadedBytes: number,
+  log: Logger,
+): Promise<PullResult> {
+  const { layout, manifestDigest } = resolved;
+  const what = `image ${reference}`;
 
   const now = new Date().toISOString();
   const previous = await store.readImage(manifestDigest);
@@ -146,7 +192,10 @@ async function pullOnce(
   const checks = await store.validate(record);
   const bad = checks.find((c) => c.validity !== "valid");
   if (bad) {
-    throw new DigestMismatchError(`${what}: ${bad.file.name}`, "verified file", bad.validity);
+    throw new Error(
+      `${what}: ${bad.file.name} is ${bad.validity} in the store right after the pull ` +
+        `(removed or modified meanwhile); pull again`,
+    );
   }
   log.info("image pulled", { image: reference, manifest: manifestDigest, downloadedBytes });
   return { ...store.toLocal(reference, record), replaced, downloadedBytes };
