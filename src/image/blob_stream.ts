@@ -76,7 +76,11 @@ export function blobStream(
     reader?.cancel().catch(() => {});
     reader = undefined;
     failures++;
-    if (opts.signal?.aborted || !isRetryable(err) || failures >= client.transport.retry.attempts) {
+    if (opts.signal?.aborted) {
+      controller.error(opts.signal.reason ?? err);
+      return true;
+    }
+    if (!isRetryable(err) || failures >= client.transport.retry.attempts) {
       controller.error(
         err instanceof Error && err.message.includes(what)
           ? err

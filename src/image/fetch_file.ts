@@ -21,6 +21,8 @@ export type { FileProgress };
 
 export interface EnsureFileOptions {
   signal: AbortSignal;
+  /** Reference as the user wrote it, for messages (default: the pinned reference). */
+  label?: string;
   concurrency?: number;
   log: Logger;
   onProgress?: (p: FileProgress) => void;
@@ -62,7 +64,7 @@ async function ensureFileOnce(
 ): Promise<EnsureFileResult> {
   const path = store.layout.filePath(file.id);
   const total = compressedTotal(file);
-  const what = `image ${formatReference(ref)}: ${file.name}`;
+  const what = `image ${opts.label ?? formatReference(ref)}: ${file.name}`;
   const first = await checkVerified(path, file.id, file.size);
   if (first === "valid") {
     opts.onProgress?.({ file: file.name, doneBytes: total, totalBytes: total, state: "cached" });

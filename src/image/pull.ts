@@ -136,19 +136,35 @@ async function pullOnce(
   const replaced: string[] = [];
   let downloadedBytes = 0;
   active.set(manifestDigest, (active.get(manifestDigest) ?? 0) + 1);
+  // One file failing stops the others, and the pull returns only once every file has
+  // settled: no download keeps running and no temp file is left behind.
+  const stop = new AbortController();
+  let cause: unknown;
+  const onAbort = () => stop.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
   try {
-    await Promise.all(layout.files.map(async (file) => {
-      const result = await ensureFile(client, store, pinned, file, {
-        signal,
-        concurrency: opts.concurrency,
-        log,
-        onProgress: (p) => emit({ ...p, reference }),
-      });
-      if (result.replaced) replaced.push(file.name);
-      downloadedBytes += result.downloadedBytes;
+    const results = await Promise.allSettled(layout.files.map(async (file) => {
+      try {
+        const result = await ensureFile(client, store, pinned, file, {
+          signal: stop.signal,
+          label: reference,
+          concurrency: opts.concurrency,
+          log,
+          onProgress: (p) => emit({ ...p, reference }),
+        });
+        if (result.replaced) replaced.push(file.name);
+        downloadedBytes += result.downloadedBytes;
+      } catch (err) {
+        if (!stop.signal.aborted) cause = err;
+        stop.abort(err);
+        throw err;
+      }
     }));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw cause ?? failed.reason;
     return await recordPull(store, reference, resolved, replaced, downloadedBytes, log);
   } finally {
+    signal.removeEventListener("abort", onAbort);
     const n = (active.get(manifestDigest) ?? 1) - 1;
     if (n <= 0) active.delete(manifestDigest);
     else active.set(manifestDigest, n);

@@ -25,63 +25,59 @@ export class SingleFlight<T, P = never> {
     return this.#entries.has(key);
   }
 
+  #start(key: string, work: (flight: Flight<P>) => Promise<T>): Entry<T, P> {
+    const controller = new AbortController();
+    const listeners = new Set<(p: P) => void>();
+    this.started++;
+    const entry: Entry<T, P> = {
+      listeners,
+      callers: 0,
+      controller,
+      promise: work({
+        signal: controller.signal,
+        emit: (p) => {
+          for (const l of listeners) l(p);
+        },
+      }),
+    };
+    const forget = () => {
+      if (this.#entries.get(key) === entry) this.#entries.delete(key);
+    };
+    entry.promise.then(forget, forget);
+    this.#entries.set(key, entry);
+    return entry;
+  }
+
   run(
     key: string,
     work: (flight: Flight<P>) => Promise<T>,
     opts: { signal?: AbortSignal; onProgress?: (p: P) => void } = {},
   ): Promise<T> {
-    let entry = this.#entries.get(key);
-    if (!entry) {
-      const controller = new AbortController();
-      const listeners = new Set<(p: P) => void>();
-      const fresh: Entry<T, P> = {
-        listeners,
-        callers: 0,
-        controller,
-        promise: Promise.resolve(),
-      } as unknown as Entry<T, P>;
-      this.started++;
-      fresh.promise = (async () => {
-        try {
-          return await work({
-            signal: controller.signal,
-            emit: (p) => {
-              for (const l of listeners) l(p);
-            },
-          });
-        } finally {
-          this.#entries.delete(key);
-        }
-      })();
-      entry = fresh;
-      this.#entries.set(key, entry);
-    }
-    const e = entry;
+    opts.signal?.throwIfAborted();
+    const e = this.#entries.get(key) ?? this.#start(key, work);
     e.callers++;
     if (opts.onProgress) e.listeners.add(opts.onProgress);
-    const detach = () => {
+    const unlisten = () => {
       if (opts.onProgress) e.listeners.delete(opts.onProgress);
-      e.callers--;
-      if (e.callers === 0) {
-        e.controller.abort(new DOMException("every caller gave up", "AbortError"));
-      }
     };
-    if (!opts.signal) {
-      return e.promise.finally(() => {
-        if (opts.onProgress) e.listeners.delete(opts.onProgress);
-      });
-    }
     const signal = opts.signal;
+    if (!signal) return e.promise.finally(unlisten);
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
-        detach();
-        reject(signal.reason ?? new DOMException("aborted", "AbortError"));
+        unlisten();
+        const reason = signal.reason ?? new DOMException("aborted", "AbortError");
+        e.callers--;
+        if (e.callers > 0) return reject(reason);
+        // Last caller out: abort the work, let newcomers start afresh, and return only once
+        // the aborted work has finished cleaning up.
+        if (this.#entries.get(key) === e) this.#entries.delete(key);
+        e.controller.abort(reason);
+        e.promise.then(() => reject(reason), () => reject(reason));
       };
-      if (signal.aborted) return onAbort();
       signal.addEventListener("abort", onAbort, { once: true });
       e.promise.then(resolve, reject).finally(() => {
         signal.removeEventListener("abort", onAbort);
-        if (opts.onProgress) e.listeners.delete(opts.onProgress);
+        unlisten();
       });
     });
   }

@@ -90,6 +90,12 @@ export async function unpackPart(
       opts.onWritten?.(chunk.length);
     }
   } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string" && code.startsWith("Z_")) {
+      throw new Error(`${opts.what}: corrupt compressed data: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     throw withContext(err, opts.what);
   }
   verifyCounter(
