@@ -33,12 +33,15 @@ export class SingleFlight<T, P = never> {
       listeners,
       callers: 0,
       controller,
-      promise: work({
-        signal: controller.signal,
-        emit: (p) => {
-          for (const l of listeners) l(p);
-        },
-      }),
+      // Started on the next microtask, so the first caller's listener is in place.
+      promise: Promise.resolve().then(() =>
+        work({
+          signal: controller.signal,
+          emit: (p) => {
+            for (const l of listeners) l(p);
+          },
+        })
+      ),
     };
     const forget = () => {
       if (this.#entries.get(key) === entry) this.#entries.delete(key);
@@ -63,7 +66,9 @@ export class SingleFlight<T, P = never> {
     const signal = opts.signal;
     if (!signal) return e.promise.finally(unlisten);
     return new Promise<T>((resolve, reject) => {
+      let left = false;
       const onAbort = () => {
+        left = true;
         unlisten();
         const reason = signal.reason ?? new DOMException("aborted", "AbortError");
         e.callers--;
@@ -75,7 +80,10 @@ export class SingleFlight<T, P = never> {
         e.promise.then(() => reject(reason), () => reject(reason));
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      e.promise.then(resolve, reject).finally(() => {
+      e.promise.then(
+        (v) => left || resolve(v),
+        (err) => left || reject(err),
+      ).finally(() => {
         signal.removeEventListener("abort", onAbort);
         unlisten();
       });
