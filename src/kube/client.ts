@@ -3,9 +3,12 @@
 
 import * as k8s from "@kubernetes/client-node";
 import type { Config } from "../config/types.ts";
+import { denoHttpClient, makeDenoApiClient } from "./http.ts";
 
 export interface KubeClients {
   kc: k8s.KubeConfig;
+  /** Deno's HTTP client with the kubeconfig's certificates (see http.ts). */
+  http: Deno.HttpClient;
   core: k8s.CoreV1Api;
   coordination: k8s.CoordinationV1Api;
 }
@@ -40,10 +43,12 @@ export function loadKubeConfig(config: Pick<Config, "kubeconfigPath" | "apiserve
 }
 
 export function makeClients(kc: k8s.KubeConfig): KubeClients {
+  const http = denoHttpClient(kc);
   return {
     kc,
-    core: kc.makeApiClient(k8s.CoreV1Api),
-    coordination: kc.makeApiClient(k8s.CoordinationV1Api),
+    http,
+    core: makeDenoApiClient(kc, http, k8s.CoreV1Api),
+    coordination: makeDenoApiClient(kc, http, k8s.CoordinationV1Api),
   };
 }
 

@@ -1,9 +1,11 @@
 // A list+watch cache of one kind of object, restarted with backoff when its watch fails.
 // Built on client-node's ListWatch (which handles 410 Gone relists) because client-node's
-// makeInformer cannot take a field selector, and a node must watch only its own pods.
+// makeInformer cannot take a field selector, and a node must watch only its own pods; the
+// watch requests themselves go through Deno's fetch (watch.ts).
 
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "../telemetry/log.ts";
+import { denoWatcher } from "./watch.ts";
 
 export interface Informer<T extends k8s.KubernetesObject> {
   /** Resolves after the first list has been delivered. */
@@ -21,6 +23,7 @@ export interface InformerHandlers<T> {
 
 export function makeInformer<T extends k8s.KubernetesObject>(
   kc: k8s.KubeConfig,
+  http: Deno.HttpClient,
   opts: {
     path: string;
     list: () => Promise<k8s.KubernetesListObject<T>>;
@@ -29,10 +32,9 @@ export function makeInformer<T extends k8s.KubernetesObject>(
     handlers: InformerHandlers<T>;
   },
 ): Informer<T> {
-  // Ask the server to end each watch before client-node's 30 s inactivity timer fires:
-  // under Deno that timer's abort does not reliably end the stream, which left the
-  // informer silently deaf after the first quiet half minute.
-  const watch = new k8s.Watch(kc);
+  // Ask the server to end each watch after 15-25 s: a fresh watch now and then proves the
+  // connection alive well before the watcher's own inactivity limit would.
+  const watch = denoWatcher(kc, http);
   const serverTimeout = () => 15 + Math.floor(Math.random() * 10);
   const watcher = {
     watch: (

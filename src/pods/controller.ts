@@ -44,7 +44,7 @@ export function createPodController(opts: PodControllerOptions): PodController {
   const deleting = new Set<string>();
   let resync: ReturnType<typeof setInterval> | undefined;
 
-  const informer = makeInformer<k8s.V1Pod>(clients.kc, {
+  const informer = makeInformer<k8s.V1Pod>(clients.kc, clients.http, {
     path: "/api/v1/pods",
     fieldSelector: `spec.nodeName=${opts.nodeName}`,
     list: () =>

@@ -9,6 +9,9 @@ import { probeDocker } from "../containers/docker.ts";
 import type { AdmissionContext } from "./admission.ts";
 import type { PodRuntime, VmLimits } from "./types.ts";
 import { createUnavailableRuntime } from "./unavailable.ts";
+import { createVmRuntime } from "./vm_runtime.ts";
+import { createStoreImageSource } from "./image_source.ts";
+import { createQemuBackend } from "../vm/qemu/backend.ts";
 
 /** VM bounds when no backend states its own: whole host CPUs, 1 GiB up to host memory. */
 export function hostVmLimits(host: HostFacts): VmLimits {
@@ -47,26 +50,67 @@ export function dockerWatcher(dockerHost: string, log: Logger, intervalMs = 30_0
   };
 }
 
+/** The qemu backend's bounds: tiny Linux guests are fine; at most the host's CPUs and memory. */
+export function qemuVmLimits(host: HostFacts): VmLimits {
+  return {
+    minCpus: 1,
+    maxCpus: host.cpus,
+    minMemoryBytes: 128 * 2 ** 20,
+    maxMemoryBytes: host.memoryBytes,
+  };
+}
+
 export async function selectRuntime(
   config: Config,
   ctx: { events: EventRecorder; host: HostFacts; log: Logger },
 ): Promise<PodRuntime> {
   const docker = dockerWatcher(config.dockerHost, ctx.log);
   await docker.start();
-  const admission = (): AdmissionContext => ({
-    limits: hostVmLimits(ctx.host),
+  const admission = (limits: VmLimits) => (): AdmissionContext => ({
+    limits,
     dockerReachable: docker.reachable(),
     dockerHost: config.dockerHost,
   });
-  const message = config.backend === "vz"
-    ? "the vz (Virtualization.framework) backend is not part of this build yet"
-    : "the qemu backend is not part of this build yet";
-  const runtime = createUnavailableRuntime({
-    message,
-    maxPods: 2,
-    admission,
-    events: ctx.events,
-  });
+  const unavailable = (message: string) =>
+    createUnavailableRuntime({
+      message,
+      maxPods: config.maxVms,
+      admission: admission(hostVmLimits(ctx.host)),
+      events: ctx.events,
+    });
+
+  let runtime: PodRuntime;
+  if (config.backend === "vz") {
+    runtime = unavailable(
+      "the vz (Virtualization.framework) backend is not part of this build yet",
+    );
+  } else {
+    try {
+      const backend = await createQemuBackend({
+        stateDir: `${config.cacheDir}/vms`,
+        bridge: config.qemu.bridge,
+        subnet: config.qemu.subnet,
+        nat: config.qemu.nat,
+        maxRunning: config.maxVms,
+        log: ctx.log,
+      });
+      runtime = createVmRuntime({
+        backend,
+        images: await createStoreImageSource({ cacheDir: config.cacheDir, log: ctx.log }),
+        events: ctx.events,
+        log: ctx.log,
+        ssh: config.ssh,
+        sshReadinessTimeoutMs: config.sshReadinessTimeoutSeconds * 1000,
+        stateDir: `${config.cacheDir}/vms`,
+        hostIP: config.podIp ?? ctx.host.primaryIPv4,
+        admission: admission(qemuVmLimits(ctx.host)),
+      });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      ctx.log.error("qemu backend unavailable", { error: why });
+      runtime = unavailable(`the qemu backend cannot start: ${why}`);
+    }
+  }
   const close = runtime.close;
   runtime.close = async () => {
     docker.stop();

@@ -6,6 +6,7 @@ import "reflect-metadata";
 import assert from "node:assert/strict";
 import { eventually } from "../support/world.ts";
 import { loadKubeConfig, makeClients } from "../../src/kube/client.ts";
+import { removeBridge } from "../../src/network/linux_bridge.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname;
 
@@ -31,8 +32,12 @@ Deno.test({
       stderr: "piped",
     }).spawn();
     const out: string[] = [];
+    let clusterExited = false;
+    cluster.status.then(() => clusterExited = true);
+    let agentExited = false;
     const reading = Promise.all([lines(cluster.stdout, out), lines(cluster.stderr, out)]);
     let agent: Deno.ChildProcess | undefined;
+    const bridges: string[] = [];
     const agentOut: string[] = [];
     try {
       await eventually(
@@ -48,14 +53,22 @@ Deno.test({
 
       // Only what the env file sets, plus PATH and HOME.
       const cache = await Deno.makeTempDir({ prefix: "vzk-devcluster-cache-" });
+      const bridge = `vzkd${Math.floor(Math.random() * 0xffff).toString(16)}`;
+      bridges.push(bridge);
       agent = new Deno.Command("bash", {
-        args: ["-c", `source "${dir}/env" && exec ./deno.sh task start --cache-dir "${cache}"`],
+        args: [
+          "-c",
+          `source "${dir}/env" && exec ./deno.sh task start --cache-dir "${cache}" ` +
+          `--qemu-bridge ${bridge} --qemu-subnet 10.253.${Math.floor(Math.random() * 250)}.0/24 ` +
+          `--qemu-nat=false`,
+        ],
         cwd: REPO,
         env: { ...baseEnv, DOCKER_HOST: `unix://${cache}/none.sock` },
         clearEnv: true,
         stdout: "piped",
         stderr: "piped",
       }).spawn();
+      agent.status.then(() => agentExited = true);
       const agentReading = Promise.all([
         lines(agent.stdout, agentOut),
         lines(agent.stderr, agentOut),
@@ -91,13 +104,12 @@ Deno.test({
       await assert.rejects(Deno.stat(`${dir}/env`));
       await Deno.remove(cache, { recursive: true });
     } finally {
-      try {
-        agent?.kill("SIGKILL");
-      } catch { /* gone */ }
-      try {
-        cluster.kill("SIGKILL");
-      } catch { /* gone */ }
+      // Kill only what is still running: kill() on a child that has been waited for has
+      // crashed Deno (SIGSEGV in a runtime thread) in this test.
+      if (agent && !agentExited) agent.kill("SIGKILL");
+      if (!clusterExited) cluster.kill("SIGKILL");
       await reading.catch(() => {});
+      for (const b of bridges) await removeBridge(b).catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },

@@ -62,7 +62,7 @@ Deno.test({
           { type: "InternalIP", address: "127.0.0.1" },
           { type: "Hostname", address: "node-a" },
         ]);
-        assert.equal(node.status?.daemonEndpoints?.kubeletEndpoint?.Port, 10250);
+        assert.equal(node.status?.daemonEndpoints?.kubeletEndpoint?.Port, config.kubeletPort);
         const info = node.status?.nodeInfo;
         assert.equal(info?.operatingSystem, Deno.build.os === "darwin" ? "darwin" : "linux");
         assert.equal(info?.containerRuntimeVersion, "scripted://1.0");

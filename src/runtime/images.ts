@@ -1,0 +1,40 @@
+// What the VM runtime needs from the image store: a pod's image present, verified and
+// held (so garbage collection leaves it alone) for as long as the pod runs.
+
+import type * as k8s from "@kubernetes/client-node";
+import type { LocalVmImage } from "../vm/types.ts";
+
+export type PullPolicy = "Always" | "IfNotPresent" | "Never";
+
+export interface HeldImage {
+  image: LocalVmImage;
+  /** Digest reference reported as the container's imageID. */
+  imageID: string;
+  /** Whether this call downloaded anything. */
+  pulled: boolean;
+  /** Files found changed since verification and pulled again (a Warning event each). */
+  replaced: string[];
+  release(): void;
+}
+
+export interface ImageSource {
+  ensure(
+    ref: string,
+    opts: {
+      pod: k8s.V1Pod;
+      policy: PullPolicy;
+      signal: AbortSignal;
+      onProgress?: (message: string) => void;
+    },
+  ): Promise<HeldImage>;
+}
+
+/** Kubernetes' default: Always for `:latest` or untagged references, else IfNotPresent. */
+export function pullPolicyOf(container: k8s.V1Container): PullPolicy {
+  const p = container.imagePullPolicy;
+  if (p === "Always" || p === "IfNotPresent" || p === "Never") return p;
+  const ref = container.image ?? "";
+  if (ref.includes("@")) return "IfNotPresent";
+  const tag = /:([^/:]+)$/.exec(ref)?.[1];
+  return !tag || tag === "latest" ? "Always" : "IfNotPresent";
+}

@@ -1,0 +1,368 @@
+// The real PodRuntime: one pod = one VM. For each pod it takes a VM slot, ensures the image,
+// clones and starts the VM, finds its IP, waits for SSH, and reports every step as pod
+// status and events; deletion shuts the guest down within the grace period and removes
+// everything the pod held. Backend-neutral: qemu and vz both come in as a VmBackend.
+
+import type * as k8s from "@kubernetes/client-node";
+import type { SshCredentials } from "../config/types.ts";
+import { type EventRecorder, podRef } from "../kube/events.ts";
+import type { Logger } from "../telemetry/log.ts";
+import type { Vm, VmBackend } from "../vm/types.ts";
+import { type SshSession, waitForSsh } from "../guest/ssh.ts";
+import { type AdmissionContext, admitPod } from "./admission.ts";
+import { type HeldImage, type ImageSource, pullPolicyOf } from "./images.ts";
+import { newPodState, type PodState, podStatusFor } from "./pod_state.ts";
+import { type SlotHolder, VmSlots } from "./slots.ts";
+import { podKey, vmResources } from "./vm_spec.ts";
+import { consoleLogStream } from "./console_logs.ts";
+import {
+  type ExecIO,
+  NotFoundError,
+  type PodRuntime,
+  type PodStats,
+  type RuntimeStatus,
+  type StatusListener,
+} from "./types.ts";
+
+export interface VmRuntimeOptions {
+  backend: VmBackend;
+  images: ImageSource;
+  events: EventRecorder;
+  log: Logger;
+  ssh: SshCredentials;
+  sshReadinessTimeoutMs: number;
+  /** Work directories of VMs: <stateDir>/<pod uid>. */
+  stateDir: string;
+  hostIP?: string;
+  admission: () => AdmissionContext;
+}
+
+interface Entry {
+  state: PodState;
+  abort: AbortController;
+  /** The start sequence; awaited by deletion so nothing is created behind its back. */
+  running?: Promise<void>;
+  slot?: SlotHolder;
+  held?: HeldImage;
+  vm?: Vm;
+  ssh?: SshSession;
+  retry?: ReturnType<typeof setTimeout>;
+  failures: number;
+}
+
+const BACKOFF_MS = (n: number) => Math.min(10_000 * 2 ** n, 300_000);
+const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
+
+export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime {
+  const { backend, events, log } = opts;
+  const slots = new VmSlots(backend.maxRunning);
+  const entries = new Map<string, Entry>();
+  const listeners: StatusListener[] = [];
+
+  const notify = (e: Entry) => {
+    const m = e.state.pod.metadata!;
+    for (const l of listeners) l(m.namespace!, m.name!);
+  };
+  const record = (e: Entry, type: "Normal" | "Warning", reason: string, message: string) => {
+    const vm = e.state.pod.spec?.containers?.[0]?.name ?? "vm";
+    events.record(podRef(e.state.pod, `spec.containers{${vm}}`), type, reason, message);
+  };
+  const waiting = (e: Entry, reason: string, message?: string) => {
+    Object.assign(e.state, { stage: "waiting", waitingReason: reason, waitingMessage: message });
+    notify(e);
+  };
+
+  async function start(e: Entry): Promise<void> {
+    const { pod } = e.state;
+    const signal = e.abort.signal;
+    const uid = pod.metadata!.uid!;
+    const vmContainer = pod.spec!.containers[0];
+    const plog = log.with({ pod: podKey(pod) });
+
+    e.slot = slots.tryAcquire();
+    if (!e.slot) {
+      waiting(e, "WaitingForVMSlot", `waiting for a VM slot (${slots.used}/${slots.max} in use)`);
+      e.slot = await slots.acquire(signal);
+    }
+    waiting(e, "ContainerCreating", `pulling image ${vmContainer.image}`);
+    const t0 = Date.now();
+    record(e, "Normal", "Pulling", `Pulling image "${vmContainer.image}"`);
+    try {
+      e.held = await opts.images.ensure(vmContainer.image!, {
+        pod,
+        policy: pullPolicyOf(vmContainer),
+        signal,
+        onProgress: (message) => {
+          e.state.waitingMessage = message;
+          notify(e);
+        },
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw Object.assign(new Error(errText(err)), { reason: "ErrImagePull" });
+    }
+    for (const f of e.held.replaced) {
+      record(e, "Warning", "ImageFileChanged", `${f} changed since it was verified; pulled again`);
+    }
+    record(
+      e,
+      "Normal",
+      "Pulled",
+      e.held.pulled
+        ? `Successfully pulled image "${vmContainer.image}" in ${
+          ((Date.now() - t0) / 1000).toFixed(1)
+        }s`
+        : `Container image "${vmContainer.image}" already present on machine`,
+    );
+    e.state.imageID = e.held.imageID;
+
+    const spec = {
+      id: uid,
+      name: podKey(pod),
+      ...vmResources(pod),
+      image: e.held.image,
+      workDir: `${opts.stateDir}/${uid}`,
+    };
+    const problems = backend.validate(spec);
+    if (problems.length) {
+      throw Object.assign(new Error(problems.join("; ")), { reason: "CreateContainerError" });
+    }
+    waiting(e, "ContainerCreating", "cloning the disk and creating the VM");
+    const vm = e.vm = (await backend.adopt?.(spec)) ?? await backend.create(spec);
+    vm.onStateChange((s, reason) => {
+      if ((s === "error" || s === "stopped") && !signal.aborted) void vmEnded(e, s, reason);
+    });
+    if (vm.state !== "running") {
+      record(e, "Normal", "Created", `Created container ${vmContainer.name}`);
+      await vm.start();
+      record(e, "Normal", "Started", `Started container ${vmContainer.name}`);
+    } else plog.info("adopted a running VM");
+    Object.assign(e.state, {
+      stage: "running",
+      startedAt: e.state.startedAt ?? new Date(),
+      containerID: `${backend.name}://${uid}`,
+      ready: false,
+    });
+    notify(e);
+
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(opts.sshReadinessTimeoutMs)]);
+    e.state.podIP = await vm.ipAddress(deadline);
+    notify(e);
+    e.ssh = await waitForSsh(
+      { host: e.state.podIP, credentials: opts.ssh },
+      opts.sshReadinessTimeoutMs,
+      signal,
+    );
+    e.state.ready = true;
+    e.failures = 0;
+    plog.info("pod ready", { ip: e.state.podIP });
+    notify(e);
+  }
+
+  function launch(e: Entry) {
+    e.running = start(e).catch((err) => startFailed(e, err));
+  }
+
+  async function startFailed(e: Entry, err: unknown): Promise<void> {
+    if (e.abort.signal.aborted) return;
+    const reason = (err as { reason?: string }).reason ?? "StartError";
+    const message = errText(err);
+    log.warn("pod start failed", { pod: podKey(e.state.pod), reason, error: message });
+    record(e, "Warning", "Failed", message);
+    await release(e);
+    if (reason === "ErrImagePull") {
+      waiting(e, "ErrImagePull", message);
+      return scheduleRetry(e, "ImagePullBackOff", `Back-off pulling image: ${message}`);
+    }
+    terminate(e, 128, reason, message);
+  }
+
+  /** The VM stopped or failed on its own. */
+  async function vmEnded(e: Entry, s: string, reason?: string) {
+    const exitCode = s === "stopped" ? 0 : 137;
+    record(e, exitCode ? "Warning" : "Normal", exitCode ? "Failed" : "Completed", reason ?? s);
+    await release(e);
+    terminate(e, exitCode, exitCode ? "Error" : "Completed", reason);
+  }
+
+  function terminate(e: Entry, exitCode: number, reason: string, message?: string) {
+    const policy = e.state.pod.spec?.restartPolicy ?? "Always";
+    Object.assign(e.state, {
+      stage: "terminated",
+      ready: false,
+      exitCode,
+      terminatedReason: reason,
+      terminatedMessage: message,
+      finishedAt: new Date(),
+    });
+    notify(e);
+    const restart = policy === "Always" || (policy === "OnFailure" && exitCode !== 0);
+    if (restart) scheduleRetry(e, "CrashLoopBackOff", `Back-off restarting failed VM: ${message}`);
+  }
+
+  function scheduleRetry(e: Entry, reason: string, message: string) {
+    const delay = BACKOFF_MS(e.failures++);
+    record(e, "Warning", "BackOff", `${message} (retrying in ${Math.round(delay / 1000)}s)`);
+    e.retry = setTimeout(() => {
+      if (e.abort.signal.aborted) return;
+      if (e.state.stage === "terminated") e.state.restartCount++;
+      waiting(e, "ContainerCreating");
+      launch(e);
+    }, delay);
+    if (e.state.stage === "waiting") waiting(e, reason, message);
+  }
+
+  /** Frees what a start held (VM, clone, slot, image hold). */
+  async function release(e: Entry) {
+    e.ssh?.close();
+    e.ssh = undefined;
+    const vm = e.vm;
+    e.vm = undefined;
+    if (vm) await vm.destroy().catch((err) => log.error("vm clean-up failed", { error: err }));
+    e.slot?.release();
+    e.slot = undefined;
+    e.held?.release();
+    e.held = undefined;
+  }
+
+  async function shutdownGuest(e: Entry, graceMs: number): Promise<boolean> {
+    const vm = e.vm;
+    if (!vm || vm.state !== "running") return false;
+    const os = e.held?.image.os ?? "linux";
+    const command = os === "darwin" ? ["sudo", "shutdown", "-h", "now"] : ["poweroff"];
+    const deadline = Date.now() + graceMs;
+    if (e.ssh) {
+      await Promise.race([
+        e.ssh.exec(command).catch(() => 255),
+        new Promise((r) => setTimeout(r, Math.min(5_000, graceMs))),
+      ]);
+    }
+    const rest = Math.max(0, deadline - Date.now());
+    await vm.stop({ graceful: true, timeoutMs: rest });
+    return Date.now() <= deadline;
+  }
+
+  function find(ns: string, name: string): Entry {
+    const e = entries.get(`${ns}/${name}`);
+    if (!e) throw new NotFoundError(`pod ${ns}/${name}`);
+    return e;
+  }
+
+  return {
+    status(): RuntimeStatus {
+      return {
+        ready: true,
+        reason: "BackendReady",
+        message: `${backend.name} backend ready, ${slots.used}/${slots.max} VM slots in use`,
+        maxPods: backend.maxRunning,
+        version: backend.version,
+      };
+    },
+    admit: (pod) => {
+      const problems = admitPod(pod, opts.admission());
+      if ((pod.spec?.containers?.length ?? 0) > 1 || pod.spec?.initContainers?.length) {
+        problems.push(
+          "spec.containers: sidecar and init containers are not supported by this build yet; " +
+            "run the VM container alone",
+        );
+      }
+      return problems;
+    },
+    createPod(pod) {
+      const e: Entry = { state: newPodState(pod), abort: new AbortController(), failures: 0 };
+      entries.set(podKey(pod), e);
+      launch(e);
+      notify(e);
+      return Promise.resolve();
+    },
+    updatePod(pod) {
+      const e = entries.get(podKey(pod));
+      if (e) e.state.pod = pod;
+      return Promise.resolve();
+    },
+    async deletePod(pod, grace) {
+      const e = entries.get(podKey(pod));
+      if (!e) return undefined;
+      const graceful = e.vm?.state === "running" ? await shutdownGuest(e, grace * 1000) : false;
+      e.abort.abort(new Error("pod deleted"));
+      clearTimeout(e.retry);
+      await e.running;
+      await release(e);
+      entries.delete(podKey(pod));
+      if (e.state.stage !== "terminated") {
+        Object.assign(e.state, {
+          stage: "terminated",
+          ready: false,
+          exitCode: graceful ? 0 : 137,
+          terminatedReason: graceful ? "Completed" : "Error",
+          terminatedMessage: graceful ? "the guest shut down" : "the VM was stopped",
+          finishedAt: new Date(),
+        });
+      }
+      return podStatusFor(e.state, opts.hostIP);
+    },
+    hasPod(ns, name, uid) {
+      const e = entries.get(`${ns}/${name}`);
+      return !!e && (uid === undefined || e.state.pod.metadata?.uid === uid);
+    },
+    podStatus(pod) {
+      const e = entries.get(podKey(pod));
+      return e ? podStatusFor(e.state, opts.hostIP) : undefined;
+    },
+    onStatusChange: (fn) => void listeners.push(fn),
+    runningPods: () =>
+      [...entries.values()].filter((e) => e.state.stage === "running").map((e) => e.state.pod),
+    containerLogs(ns, name, container, logOpts) {
+      const e = find(ns, name);
+      const vmName = e.state.pod.spec?.containers?.[0]?.name;
+      if (container !== vmName) {
+        return Promise.reject(new NotFoundError(`container ${container} in pod ${ns}/${name}`));
+      }
+      return Promise.resolve(
+        consoleLogStream(`${opts.stateDir}/${e.state.pod.metadata!.uid}/console.log`, logOpts),
+      );
+    },
+    async exec(ns, name, container, command, io: ExecIO) {
+      const e = find(ns, name);
+      if (container !== e.state.pod.spec?.containers?.[0]?.name) {
+        throw new NotFoundError(`container ${container} in pod ${ns}/${name}`);
+      }
+      if (!e.ssh) throw new Error(`pod ${ns}/${name}: the VM does not answer SSH yet`);
+      const env = Object.fromEntries(
+        (e.state.pod.spec!.containers[0].env ?? []).filter((v) => v.value !== undefined)
+          .map((v) => [v.name, v.value!]),
+      );
+      const out = io.stdout?.getWriter();
+      const err = io.stderr?.getWriter();
+      try {
+        return await e.ssh.exec(command, {
+          env,
+          stdin: io.stdin,
+          stdout: (d) => void out?.write(d),
+          stderr: (d) => void err?.write(d),
+          tty: io.tty ? { rows: 24, cols: 80 } : undefined,
+          signal: io.signal,
+        });
+      } finally {
+        out?.releaseLock();
+        err?.releaseLock();
+      }
+    },
+    attach(ns, name) {
+      return Promise.reject(new Error(`pod ${ns}/${name}: attach to a VM is not supported yet`));
+    },
+    portForward(ns, name) {
+      return Promise.reject(
+        new Error(`pod ${ns}/${name}: port-forward to a VM is not supported yet`),
+      );
+    },
+    stats: (): Promise<PodStats[]> => Promise.resolve([]),
+    async close() {
+      for (const e of entries.values()) {
+        clearTimeout(e.retry);
+        e.ssh?.close();
+      }
+      await backend.close();
+    },
+  };
+}
