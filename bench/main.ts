@@ -3,6 +3,7 @@
 
 import "reflect-metadata";
 import { benchNodeStart } from "./node_start.ts";
+import { benchImagePull } from "./image_pull.ts";
 
 export interface BenchResult {
   name: string;
@@ -16,6 +17,7 @@ export interface BenchResult {
 
 const results: BenchResult[] = [];
 results.push(...await benchNodeStart());
+results.push(...await benchImagePull());
 
 console.log("\nbenchmark results");
 for (const r of results) {
