@@ -8,6 +8,9 @@ export interface TestGuest {
   initrd: string;
   disk: string;
   cmdline: string;
+  /** Key login; may power the guest off (the agent's graceful shutdown). */
+  rootUser: string;
+  /** Key or password login; unprivileged. */
   user: string;
   password: string;
   privateKeyPath: string;
@@ -30,6 +33,7 @@ export async function testGuest(): Promise<TestGuest> {
     initrd: `${dir}/initrd.img`,
     disk: `${dir}/disk.img`,
     cmdline: (await Deno.readTextFile(`${dir}/cmdline`)).trim(),
+    rootUser: "root",
     user: "vz",
     password: "vz",
     privateKeyPath: `${dir}/id_ed25519`,

@@ -4,14 +4,15 @@
 #   initrd.img   busybox (static) + dropbear (with the libraries it links) + /init
 #   disk.img     a small sparse raw disk the guest sees as /dev/vda (exercises clones)
 #   cmdline      the kernel command line
-#   id_ed25519   the SSH key accepted for user "vz" (whose password is "vz")
+#   id_ed25519   the SSH key accepted for users "root" and "vz" ("vz" also by password "vz");
+#                only root may power the guest off, as on a real Linux guest
 # Idempotent; concurrent runs are serialised with flock; the result appears by rename.
 #
 # usage: build.sh CACHE_ROOT        prints the directory holding the guest
 set -euo pipefail
 
 root="${1:?cache root}"
-version=5   # bump when the guest's contents change
+version=7   # bump when the guest's contents change
 final="$root/guest-v$version"
 [[ -f "$final/initrd.img" ]] && { echo "$final"; exit 0; }
 mkdir -p "$root"
@@ -51,7 +52,9 @@ done
 ssh-keygen -q -t ed25519 -N '' -C vz-test-guest -f out/id_ed25519 2>/dev/null ||
   dropbearkey -t ed25519 -f out/id_ed25519.db >/dev/null
 cp out/id_ed25519.pub rootfs/home/vz/.ssh/authorized_keys
-cp out/id_ed25519.pub rootfs/root/authorized_keys_root
+mkdir -p rootfs/root/.ssh
+cp out/id_ed25519.pub rootfs/root/.ssh/authorized_keys
+chmod 700 rootfs/root rootfs/root/.ssh
 hash="$(openssl passwd -6 vz)"
 cat >rootfs/etc/passwd <<PW
 root:x:0:0:root:/root:/bin/sh

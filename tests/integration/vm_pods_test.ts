@@ -1,0 +1,137 @@
+// Pods on real VMs end to end: a real control plane and registry, the agent with the real
+// runtime and the qemu backend, the test guest pulled from the registry. A pod runs with
+// its VM's IP and answers over SSH; the VM's console is its log; a second pod waits for
+// the only VM slot; deletion leaves no QEMU process, tap, clone or work directory.
+
+import assert from "node:assert/strict";
+import { startControlPlane } from "../harness/control_plane.ts";
+import { startRegistry } from "../harness/registry.ts";
+import { testGuest } from "../harness/guest.ts";
+import { type Agent, startAgent } from "../../src/agent.ts";
+import { selectRuntime } from "../../src/runtime/select.ts";
+import { linkExists, removeBridge, tapName } from "../../src/network/linux_bridge.ts";
+import { pidAlive } from "../../src/vm/qemu/vm.ts";
+import { createLogger } from "../../src/telemetry/log.ts";
+import { adminClients, eventually, nodeConfig, podEvents, testPod } from "../support/world.ts";
+import { pushTestGuest } from "../support/guest_image.ts";
+
+const log = createLogger({ level: (Deno.env.get("TEST_LOG_LEVEL") ?? "error") as "error" });
+const NODE = "vm-node";
+
+Deno.test({
+  name: "vm pods: run on real QEMU guests, wait for a slot, leave nothing behind",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const guest = await testGuest();
+    const cp = await startControlPlane();
+    const regDir = await Deno.makeTempDir({ prefix: "vzk-vm-registry-" });
+    const registry = await startRegistry({ dir: regDir });
+    const bridge = `vzkv${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    let agent: Agent | undefined;
+    try {
+      const image = await pushTestGuest(guest, registry.host);
+      const config = await nodeConfig(cp, NODE, [
+        "--max-vms=1",
+        `--qemu-bridge=${bridge}`,
+        `--qemu-subnet=10.254.${Math.floor(Math.random() * 250) + 1}.0/24`,
+        "--qemu-nat=false",
+        "--ssh-readiness-timeout=120",
+      ], { VZ_SSH_USER: guest.rootUser, VZ_SSH_PRIVATE_KEY_PATH: guest.privateKeyPath });
+      agent = await startAgent(config, {
+        log,
+        runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+      });
+      const admin = adminClients(cp);
+      const read = (name: string) => admin.core.readNamespacedPod({ name, namespace: "default" });
+      const vmPod = (name: string) =>
+        testPod(name, NODE, {
+          grace: 10,
+          containers: [{
+            name: "vm",
+            image,
+            resources: { requests: { cpu: "1", memory: "256Mi" } },
+          }],
+        });
+
+      let first: Awaited<ReturnType<typeof read>>;
+      await t.step("a VM pod becomes Running and Ready with the guest's IP", async () => {
+        await admin.core.createNamespacedPod({ namespace: "default", body: vmPod("vm-a") });
+        first = await eventually("vm-a Ready", async () => {
+          const p = await read("vm-a");
+          return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && p;
+        }, 180_000);
+        assert.equal(first.status?.phase, "Running");
+        assert.match(first.status?.podIP ?? "", /^10\.254\./);
+        const cs = first.status?.containerStatuses?.[0];
+        assert.equal(cs?.containerID, `qemu://${first.metadata?.uid}`);
+        assert.match(cs?.imageID ?? "", /@sha256:[0-9a-f]{64}$/);
+        assert.ok(cs?.state?.running?.startedAt);
+        const reasons = (await podEvents(admin, "default", "vm-a")).map((e) => e.reason);
+        for (const r of ["Pulling", "Pulled", "Created", "Started"]) {
+          assert.ok(reasons.includes(r), r);
+        }
+      });
+
+      await t.step("the VM's console is the container's log", async () => {
+        const stream = await agent!.runtime.containerLogs("default", "vm-a", "vm", {
+          tailLines: 50,
+        });
+        const text = await new Response(stream).text();
+        assert.match(text, /guest: sshd started/);
+      });
+
+      await t.step("a second VM pod waits for the only slot, then runs", async () => {
+        await admin.core.createNamespacedPod({ namespace: "default", body: vmPod("vm-b") });
+        const waiting = await eventually("vm-b waiting for a slot", async () => {
+          const p = await read("vm-b");
+          const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+          return w?.reason === "WaitingForVMSlot" && w;
+        }, 30_000);
+        assert.equal(waiting.message, "waiting for a VM slot (1/1 in use)");
+        assert.equal((await read("vm-b")).status?.phase, "Pending");
+
+        const uid = first!.metadata!.uid!;
+        const workDir = `${config.cacheDir}/vms/${uid}`;
+        const pid = JSON.parse(await Deno.readTextFile(`${workDir}/vm.json`)).pid;
+        const tap = await tapName(uid);
+        assert.ok(pidAlive(pid));
+        assert.ok(await linkExists(tap));
+
+        await admin.core.deleteNamespacedPod({ name: "vm-a", namespace: "default" });
+        const t0 = Date.now();
+        await eventually("vm-a gone", () => read("vm-a").then(() => false, () => true), 60_000);
+        // The guest powered off when asked, well inside the 10 s grace period.
+        assert.ok(Date.now() - t0 < 8_000, `deleted after ${Date.now() - t0} ms`);
+        const events = (await podEvents(admin, "default", "vm-a")).map((e) => e.reason);
+        assert.ok(events.includes("Killing"));
+        assert.equal(pidAlive(pid), false, "QEMU process gone");
+        assert.equal(await linkExists(tap), false, "tap gone");
+        await assert.rejects(Deno.stat(workDir), "work directory (clone) gone");
+
+        await eventually("vm-b Ready", async () => {
+          const p = await read("vm-b");
+          return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+        }, 180_000);
+      });
+
+      await t.step("deleting the last pod frees everything", async () => {
+        const p = await read("vm-b");
+        const workDir = `${config.cacheDir}/vms/${p.metadata!.uid}`;
+        await admin.core.deleteNamespacedPod({ name: "vm-b", namespace: "default" });
+        await eventually("vm-b gone", () => read("vm-b").then(() => false, () => true), 60_000);
+        await assert.rejects(Deno.stat(workDir));
+        const left = [...Deno.readDirSync(`${config.cacheDir}/vms`)].filter((e) =>
+          !e.name.startsWith(".")
+        );
+        assert.deepEqual(left, []);
+      });
+    } finally {
+      await agent?.stop();
+      await registry.stop();
+      await cp.stop();
+      await removeBridge(bridge).catch(() => {});
+      await Deno.remove(regDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
