@@ -56,6 +56,11 @@ export class Authenticator {
     return s;
   }
 
+  /** The credential used for `registry` (for handing to worker threads; never log it). */
+  credentialFor(registry: string): Promise<RegistryCredential | undefined> {
+    return this.#credential(registry);
+  }
+
   #credential(registry: string): Promise<RegistryCredential | undefined> {
     let c = this.#creds.get(registry);
     if (!c) {

@@ -1,7 +1,8 @@
 // Downloading one guest file to a target path, verified: single-layer files stream through
 // a temp file that is renamed onto the target only after both digests match; chunked files
 // are assembled in a partial directory with a list of finished chunks, so a killed pull
-// resumes chunk by chunk, and chunks download in parallel. Knows nothing of the store:
+// resumes chunk by chunk, and chunks download in parallel on worker threads (chunk_pool.ts).
+// Knows nothing of the store:
 // fetch_file.ts (store) and pull_to_dir.ts (`image pull -o DIR`) choose the target.
 
 import { posix } from "node:path";
@@ -12,6 +13,7 @@ import type { ImageReference } from "./reference.ts";
 import type { RegistryClient } from "./registry.ts";
 import { readJson, recordVerified, tempPath, writeFileAtomic } from "./store_fs.ts";
 import { unpackPart } from "./unpack.ts";
+import { ChunkPool } from "./chunk_pool.ts";
 import type { Logger } from "../telemetry/log.ts";
 
 export interface FileProgress {
@@ -41,6 +43,7 @@ export interface DownloadOptions {
 }
 
 const DEFAULT_CONCURRENCY = 4;
+const MAX_THREADS = 4;
 
 export function compressedTotal(file: FileEntry): number {
   return file.parts.reduce((n, p) => n + p.layer.size, 0);
@@ -178,37 +181,47 @@ async function fetchChunked(
   opts.signal.addEventListener("abort", onOuterAbort, { once: true });
   const queue = file.parts.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(i));
   let failure: unknown;
+  const n = Math.max(1, Math.min(opts.concurrency ?? DEFAULT_CONCURRENCY, queue.length));
+  const credential = await client.auth.credentialFor(ref.registry);
+  const { insecureRegistries, caFile, retry } = client.options;
+  // Threads: at most one per core (and 4); each runs several chunks when concurrency is higher.
+  const threads = Math.max(1, Math.min(n, navigator.hardwareConcurrency || 2, MAX_THREADS));
+  const pool = new ChunkPool(threads, opts.log);
   const worker = async () => {
     for (let next = queue.shift(); next && !failure; next = queue.shift()) {
       const { p, i } = next;
-      const handle = await Deno.open(dataPath, { read: true, write: true });
       let got = 0;
       try {
-        const stream = blobStream(client, ref, p.layer, {
-          signal: abort.signal,
-          onBytes: (n) => {
-            got += n;
-            report(n);
-          },
-        });
         // A chunk not marked done may hold bytes of an interrupted attempt: write it densely.
-        await unpackPart(stream, handle, p, { what: partWhat(what, p), dense: resumed });
-        await handle.syncData();
+        await pool.run(
+          {
+            client: { insecureRegistries, caFile, retry },
+            credential,
+            ref,
+            part: p,
+            dataPath,
+            dense: resumed,
+            what: partWhat(what, p),
+          },
+          abort.signal,
+          (bytes) => {
+            got += bytes;
+            report(bytes);
+          },
+        );
         await markDone(i);
       } catch (err) {
         report(-got);
         failure ??= err;
         abort.abort(err);
-      } finally {
-        handle.close();
       }
     }
   };
-  const n = Math.max(1, Math.min(opts.concurrency ?? DEFAULT_CONCURRENCY, queue.length));
   try {
     await Promise.all(Array.from({ length: n }, worker));
     await saving;
   } finally {
+    pool.close();
     opts.signal.removeEventListener("abort", onOuterAbort);
   }
   if (failure) {

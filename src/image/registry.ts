@@ -55,7 +55,8 @@ export class RegistryClient {
   readonly transport: Transport;
   readonly auth: Authenticator;
 
-  constructor(opts: RegistryClientOptions = {}) {
+  constructor(readonly options: RegistryClientOptions = {}) {
+    const opts = options;
     this.transport = new Transport(opts);
     this.auth = new Authenticator(this.transport, opts.credentials ?? anonymous);
   }

@@ -195,3 +195,25 @@ Deno.test("image progress: terminal redraws, plain lines otherwise", () => {
   assert.ok(tty.at(-1)!.includes("\x1b[3A"), "moves up over the three lines it drew");
   assert.match(tty.at(-1)!, /total/);
 });
+
+Deno.test("image chunk pool: errors cross the thread boundary with their class", async () => {
+  const { unwire } = await import("../../src/image/chunk_pool.ts");
+  const { DigestMismatchError } = await import("../../src/image/digest.ts");
+  const { AuthError, NotFoundError } = await import("../../src/image/errors.ts");
+  const d = unwire({ name: "DigestMismatchError", message: "x: digest mismatch" });
+  assert.ok(d instanceof DigestMismatchError);
+  assert.equal(d.message, "x: digest mismatch");
+  const a = unwire({
+    name: "AuthError",
+    message: "registry r rejected",
+    registry: "r",
+    status: 401,
+  });
+  assert.ok(a instanceof AuthError);
+  assert.equal((a as InstanceType<typeof AuthError>).registry, "r");
+  assert.ok(
+    unwire({ name: "NotFoundError", message: "gone", registry: "r" }) instanceof NotFoundError,
+  );
+  const other = unwire({ name: "AbortError", message: "aborted" });
+  assert.equal(other.name, "AbortError");
+});

@@ -1,0 +1,120 @@
+// Worker thread of chunked pulls (chunk_pool.ts): downloads one chunk with its own registry
+// client (same credentials as the caller's), gunzips and verifies it, and writes it
+// sparsely at its offset in the partial file, so chunks decompress and hash on every core
+// instead of all on the main thread.
+
+import { blobStream } from "./blob_stream.ts";
+import type { RegistryCredential } from "./credentials.ts";
+import { staticCredentials } from "./credentials.ts";
+import { RegistryError } from "./errors.ts";
+import type { FilePart } from "./format.ts";
+import type { ImageReference } from "./reference.ts";
+import { RegistryClient } from "./registry.ts";
+import type { SparseWriterStats } from "./sparse.ts";
+import type { RetryPolicy } from "./transport.ts";
+import { unpackPart } from "./unpack.ts";
+import { createLogger } from "../telemetry/log.ts";
+
+export interface ChunkJob {
+  type: "run";
+  id: number;
+  client: { insecureRegistries?: string[]; caFile?: string; retry?: RetryPolicy };
+  credential?: RegistryCredential;
+  ref: ImageReference;
+  part: FilePart;
+  dataPath: string;
+  dense: boolean;
+  what: string;
+}
+
+export interface ChunkAbort {
+  type: "abort";
+  id: number;
+}
+
+export interface WireError {
+  name: string;
+  message: string;
+  status?: number;
+  registry?: string;
+  code?: string;
+}
+
+export type ChunkReply =
+  | { type: "bytes"; id: number; n: number }
+  | { type: "done"; id: number; stats: SparseWriterStats }
+  | { type: "error"; id: number; error: WireError }
+  | { type: "log"; line: string };
+
+const scope = globalThis as unknown as {
+  onmessage: ((e: MessageEvent<ChunkJob | ChunkAbort>) => void) | null;
+  postMessage(msg: ChunkReply): void;
+};
+
+const running = new Map<number, AbortController>();
+const clients = new Map<string, RegistryClient>();
+/** Progress is reported in steps of this many bytes, not per network read. */
+const REPORT_STEP = 1 << 20;
+
+const log = createLogger({
+  level: "warn",
+  write: (line) => scope.postMessage({ type: "log", line }),
+});
+
+function clientFor(job: ChunkJob): RegistryClient {
+  const key = JSON.stringify([job.client, job.ref.registry, job.credential ?? null]);
+  let c = clients.get(key);
+  if (!c) {
+    const table = new Map(job.credential ? [[job.ref.registry, job.credential]] : []);
+    c = new RegistryClient({ ...job.client, credentials: staticCredentials(table), log });
+    clients.set(key, c);
+  }
+  return c;
+}
+
+function wire(err: unknown): WireError {
+  if (!(err instanceof Error)) return { name: "Error", message: String(err) };
+  const out: WireError = { name: err.name, message: err.message };
+  if (err instanceof RegistryError) {
+    out.status = err.status;
+    out.registry = err.registry;
+    out.code = err.code;
+  }
+  return out;
+}
+
+async function run(job: ChunkJob): Promise<void> {
+  const abort = new AbortController();
+  running.set(job.id, abort);
+  let pending = 0;
+  const flush = () => {
+    if (pending !== 0) scope.postMessage({ type: "bytes", id: job.id, n: pending });
+    pending = 0;
+  };
+  const file = await Deno.open(job.dataPath, { read: true, write: true });
+  try {
+    const stream = blobStream(clientFor(job), job.ref, job.part.layer, {
+      signal: abort.signal,
+      onBytes: (n) => {
+        pending += n;
+        if (pending >= REPORT_STEP) flush();
+      },
+    });
+    const stats = await unpackPart(stream, file, job.part, { what: job.what, dense: job.dense });
+    await file.syncData();
+    flush();
+    scope.postMessage({ type: "done", id: job.id, stats });
+  } catch (err) {
+    flush();
+    scope.postMessage({ type: "error", id: job.id, error: wire(err) });
+  } finally {
+    file.close();
+    running.delete(job.id);
+  }
+}
+
+scope.onmessage = (e) => {
+  const msg = e.data;
+  if (msg.type === "abort") running.get(msg.id)?.abort(new DOMException("aborted", "AbortError"));
+  else void run(msg);
+};
