@@ -4,7 +4,20 @@
 // kept-alive connection, e.g. on an API server restart; Deno's native client does not.
 
 import * as k8s from "@kubernetes/client-node";
-import { from } from "npm:@kubernetes/client-node@2.0.1/dist/gen/rxjsStub.js";
+
+/**
+ * The promise-backed Observable the generated client expects from an HttpLibrary (the same
+ * shape as its internal rxjs stub, which the package does not export).
+ */
+class PromiseObservable<T> {
+  constructor(private readonly promise: Promise<T>) {}
+  toPromise(): Promise<T> {
+    return this.promise;
+  }
+  pipe<U>(callback: (value: T) => U | Promise<U>): PromiseObservable<U> {
+    return new PromiseObservable(this.promise.then(callback));
+  }
+}
 
 function readPem(data?: string, file?: string): string | undefined {
   if (data) return new TextDecoder().decode(Uint8Array.from(atob(data), (c) => c.charCodeAt(0)));
@@ -52,7 +65,7 @@ export class DenoHttpLibrary {
         stream: () => resp.body,
       } as unknown as k8s.ResponseBody);
     });
-    return from(result);
+    return new PromiseObservable(result);
   }
 }
 

@@ -10,6 +10,7 @@ import type { Logger } from "../telemetry/log.ts";
 import type { PodRuntime } from "../runtime/types.ts";
 import { createWorkQueue, type WorkQueue } from "./queue.ts";
 import { isTerminal, rejectedStatus, statusPatch } from "./status.ts";
+import { isReconciler } from "../runtime/reconcile.ts";
 
 export interface PodControllerOptions {
   clients: KubeClients;
@@ -173,6 +174,10 @@ export function createPodController(opts: PodControllerOptions): PodController {
     informer,
     async start() {
       await informer.start();
+      if (isReconciler(runtime)) {
+        await runtime.reconcile(informer.list().filter((p) => !isTerminal(p)))
+          .catch((err) => log.error("runtime reconcile failed", { error: errorText(err) }));
+      }
       queue.run(opts.workers, sync, (key, err, delay) => {
         log.warn("pod sync failed; retrying", { pod: key, delayMs: delay, error: errorText(err) });
       });

@@ -15,6 +15,7 @@ import { newPodState, type PodState, podStatusFor } from "./pod_state.ts";
 import { type SlotHolder, VmSlots } from "./slots.ts";
 import { podKey, vmResources } from "./vm_spec.ts";
 import { consoleLogStream } from "./console_logs.ts";
+import type { Reconciler } from "./reconcile.ts";
 import {
   type ExecIO,
   NotFoundError,
@@ -53,7 +54,7 @@ interface Entry {
 const BACKOFF_MS = (n: number) => Math.min(10_000 * 2 ** n, 300_000);
 const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
 
-export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime {
+export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler {
   const { backend, events, log } = opts;
   const slots = new VmSlots(backend.maxRunning);
   const entries = new Map<string, Entry>();
@@ -128,7 +129,20 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime {
       throw Object.assign(new Error(problems.join("; ")), { reason: "CreateContainerError" });
     }
     waiting(e, "ContainerCreating", "cloning the disk and creating the VM");
-    const vm = e.vm = (await backend.adopt?.(spec)) ?? await backend.create(spec);
+    const hadVm = await Deno.stat(spec.workDir).then(() => true, () => false);
+    const adopted = await backend.adopt?.(spec);
+    if (hadVm && !adopted) {
+      record(
+        e,
+        "Warning",
+        "VMLost",
+        "the pod's VM was not running when the agent started; " +
+          "starting a fresh one from the image",
+      );
+      await backend.cleanup(spec.id, spec.workDir);
+      e.state.restartCount++;
+    }
+    const vm = e.vm = adopted ?? await backend.create(spec);
     vm.onStateChange((s, reason) => {
       if ((s === "error" || s === "stopped") && !signal.aborted) void vmEnded(e, s, reason);
     });
@@ -248,7 +262,19 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime {
     return e;
   }
 
+  /** After a restart: VMs no pod on this node owns any more are stopped and removed. */
+  async function reconcile(pods: k8s.V1Pod[]): Promise<void> {
+    const owned = new Set(pods.map((p) => p.metadata?.uid).filter((u) => u));
+    for (const id of await backend.leftovers()) {
+      if (owned.has(id)) continue;
+      log.warn("removing a VM no pod owns", { vm: id });
+      await backend.cleanup(id, `${opts.stateDir}/${id}`)
+        .catch((err) => log.error("cannot remove leftover VM", { vm: id, error: err }));
+    }
+  }
+
   return {
+    reconcile,
     status(): RuntimeStatus {
       return {
         ready: true,

@@ -61,6 +61,8 @@ export interface VmBackend {
   adopt?(spec: VmSpec): Promise<Vm | undefined>;
   /** Ids of VMs found running or leftover from an earlier agent. */
   leftovers(): Promise<string[]>;
+  /** Stops and removes a leftover VM (process, network, clones) that no pod owns. */
+  cleanup(id: string, workDir: string): Promise<void>;
   /** Stops background work; leaves VMs running. */
   close(): Promise<void>;
   /** Version string for node info, e.g. "qemu://7.2.22 (tcg)". */

@@ -115,7 +115,59 @@ Deno.test({
         }, 180_000);
       });
 
+      await t.step(
+        "an agent restart adopts the running VM; a VM whose pod went away is removed",
+        async () => {
+          const before = await read("vm-b");
+          const pidOf = async (uid: string) =>
+            JSON.parse(await Deno.readTextFile(`${config.cacheDir}/vms/${uid}/vm.json`)).pid;
+          const pid = await pidOf(before.metadata!.uid!);
+          await agent!.stop();
+          agent = undefined;
+          assert.ok(pidAlive(pid), "the VM outlives the agent");
+          agent = await startAgent(config, {
+            log,
+            runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+          });
+          // Still the same VM: same QEMU process and address, Ready again once SSH answers.
+          const after = await eventually("vm-b Ready after restart", async () => {
+            const p = await read("vm-b");
+            return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
+              p;
+          }, 60_000);
+          assert.equal(after.status?.podIP, before.status?.podIP);
+          assert.equal(await pidOf(before.metadata!.uid!), pid);
+          assert.ok(pidAlive(pid));
+
+          // Now the pod disappears while the agent is away: its VM must not survive.
+          await agent!.stop();
+          agent = undefined;
+          await admin.core.deleteNamespacedPod({
+            name: "vm-b",
+            namespace: "default",
+            gracePeriodSeconds: 0,
+          });
+          await eventually(
+            "vm-b gone from the API",
+            () => read("vm-b").then(() => false, () => true),
+          );
+          const tap = await tapName(before.metadata!.uid!);
+          agent = await startAgent(config, {
+            log,
+            runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+          });
+          await eventually("orphan VM stopped", () => !pidAlive(pid), 20_000);
+          assert.equal(await linkExists(tap), false, "orphan tap removed");
+          await assert.rejects(Deno.stat(`${config.cacheDir}/vms/${before.metadata!.uid}`));
+        },
+      );
+
       await t.step("deleting the last pod frees everything", async () => {
+        await admin.core.createNamespacedPod({ namespace: "default", body: vmPod("vm-b") });
+        await eventually("new vm-b Ready", async () => {
+          const p = await read("vm-b");
+          return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+        }, 180_000);
         const p = await read("vm-b");
         const workDir = `${config.cacheDir}/vms/${p.metadata!.uid}`;
         await admin.core.deleteNamespacedPod({ name: "vm-b", namespace: "default" });

@@ -6,7 +6,7 @@ import type { Logger } from "../../telemetry/log.ts";
 import type { Vm, VmBackend, VmSpec } from "../types.ts";
 import { randomMac } from "../../network/mac.ts";
 import { planSubnet } from "../../network/subnet.ts";
-import { ensureBridge, ensureNat, tapName, tapsOn } from "../../network/linux_bridge.ts";
+import { ensureBridge, ensureNat, removeTap, tapName, tapsOn } from "../../network/linux_bridge.ts";
 import { type Dnsmasq, startDnsmasq } from "../../network/dnsmasq.ts";
 import { probeKvm } from "./kvm.ts";
 import { pidAlive, QemuVm, recordPath, type VmRecord } from "./vm.ts";
@@ -147,6 +147,21 @@ export async function createQemuBackend(opts: QemuBackendOptions): Promise<QemuB
       const known = new Set(await Promise.all([...ids].map((id) => tapName(id))));
       for (const tap of await tapsOn(opts.bridge)) if (!known.has(tap)) ids.add(`tap:${tap}`);
       return [...ids];
+    },
+
+    async cleanup(id: string, workDir: string): Promise<void> {
+      if (id.startsWith("tap:")) return await removeTap(id.slice(4));
+      const record = await readRecord(workDir);
+      if (record && pidAlive(record.pid)) {
+        try {
+          Deno.kill(record.pid!, "SIGKILL");
+        } catch { /* exited meanwhile */ }
+        for (let i = 0; i < 50 && pidAlive(record.pid); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      await removeTap(record?.tap ?? await tapName(id));
+      await Deno.remove(workDir, { recursive: true }).catch(() => {});
     },
 
     async close() {
