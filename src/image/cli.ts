@@ -15,6 +15,7 @@ import { formatReference, parseReference } from "./reference.ts";
 import { RegistryClient } from "./registry.ts";
 import { ImageStore } from "./store.ts";
 import { inspectImage, listImages } from "./cli_views.ts";
+import { readVmDir } from "./vm_dir.ts";
 import { createLogger, type Logger } from "../telemetry/log.ts";
 import type { LogLevel } from "../config/types.ts";
 import type { Platform } from "./manifest.ts";
@@ -22,6 +23,7 @@ import type { Platform } from "./manifest.ts";
 export const IMAGE_USAGE = `usage: macos-vz-kubelet image <command> [options]
   push REF --disk PATH --aux PATH --hardware-model B64|@FILE --machine-id B64|@FILE
            [--chunked] [--chunk-size MIB] [--concurrency N]       push a macOS VM image
+  push REF --from DIR [--chunked]         push a Tart or macosvm VM directory
   push REF --os linux --kernel PATH [--initrd PATH] --disk PATH --cmdline TEXT
            [--chunked] [--chunk-size MIB]                          push a Linux guest image
   pull REF [-o DIR] [--concurrency N]     pull into the cache, or unpack into DIR
@@ -95,6 +97,44 @@ function oneRef(positionals: string[], sub: string) {
   }
 }
 
+/** What to push: a Tart/macosvm directory (--from), or the files and data given one by one. */
+async function pushInputs(v: Record<string, string | undefined>): Promise<PushInputs> {
+  if (v.from !== undefined) {
+    const clash = ["disk", "aux", "kernel", "initrd", "hardware-model", "machine-id", "os"]
+      .filter((k) => v[k] !== undefined);
+    if (clash.length > 0) {
+      throw new UsageError(`image push: --from cannot be combined with --${clash.join(", --")}`);
+    }
+    return await readVmDir(v.from);
+  }
+  const guestOs = v.os ?? "darwin";
+  if (guestOs !== "darwin" && guestOs !== "linux") {
+    throw new UsageError(`--os: darwin or linux, got "${guestOs}"`);
+  }
+  const inputs: PushInputs = {
+    os: guestOs,
+    files: { disk: v.disk, aux: v.aux, kernel: v.kernel, initrd: v.initrd },
+  };
+  if (!v.disk) throw new UsageError("image push: --disk is required");
+  if (guestOs === "darwin") {
+    if (!v.aux) throw new UsageError("image push: --aux is required for a macOS image");
+    if (!v["hardware-model"] || !v["machine-id"]) {
+      throw new UsageError(
+        "image push: --hardware-model and --machine-id are required for a macOS image",
+      );
+    }
+    inputs.darwin = {
+      hardwareModelData: await base64Arg(v["hardware-model"], "--hardware-model"),
+      machineIdData: await base64Arg(v["machine-id"], "--machine-id"),
+    };
+  } else {
+    if (!v.kernel) throw new UsageError("image push: --kernel is required for a Linux image");
+    inputs.cmdline = v.cmdline ?? "";
+    inputs.architecture = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
+  }
+  return inputs;
+}
+
 async function push(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -102,6 +142,7 @@ async function push(args: string[]): Promise<number> {
     options: {
       ...COMMON,
       os: { type: "string" },
+      from: { type: "string" },
       disk: { type: "string" },
       aux: { type: "string" },
       kernel: { type: "string" },
@@ -116,31 +157,7 @@ async function push(args: string[]): Promise<number> {
     },
   });
   const ref = oneRef(positionals, "push");
-  const guestOs = values.os ?? "darwin";
-  if (guestOs !== "darwin" && guestOs !== "linux") {
-    throw new UsageError(`--os: darwin or linux, got "${guestOs}"`);
-  }
-  const inputs: PushInputs = {
-    os: guestOs,
-    files: { disk: values.disk, aux: values.aux, kernel: values.kernel, initrd: values.initrd },
-  };
-  if (!values.disk) throw new UsageError("image push: --disk is required");
-  if (guestOs === "darwin") {
-    if (!values.aux) throw new UsageError("image push: --aux is required for a macOS image");
-    if (!values["hardware-model"] || !values["machine-id"]) {
-      throw new UsageError(
-        "image push: --hardware-model and --machine-id are required for a macOS image",
-      );
-    }
-    inputs.darwin = {
-      hardwareModelData: await base64Arg(values["hardware-model"], "--hardware-model"),
-      machineIdData: await base64Arg(values["machine-id"], "--machine-id"),
-    };
-  } else {
-    if (!values.kernel) throw new UsageError("image push: --kernel is required for a Linux image");
-    inputs.cmdline = values.cmdline ?? "";
-    inputs.architecture = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
-  }
+  const inputs = await pushInputs(values as Record<string, string | undefined>);
   const c = common(values);
   const chunkMiB = positiveInt(values["chunk-size"], "--chunk-size");
   const view = new ProgressView(stderrSink(), "push");

@@ -141,6 +141,60 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
       assert.match(missing.stderr, /not in the local store/);
     });
 
+    await t.step("push --from a Tart and a macosvm VM directory", async () => {
+      const tartDir = `${world.dir}/tart-vm`;
+      await Deno.mkdir(tartDir);
+      await Deno.copyFile(disk, `${tartDir}/disk.img`);
+      await Deno.copyFile(aux, `${tartDir}/nvram.bin`);
+      await Deno.writeTextFile(
+        `${tartDir}/config.json`,
+        JSON.stringify({
+          version: 1,
+          os: "darwin",
+          arch: "arm64",
+          hardwareModel: HW_MODEL,
+          ecid: MACHINE_ID,
+          cpuCount: 4,
+        }),
+      );
+      const vmDir = `${world.dir}/macosvm`;
+      await Deno.mkdir(vmDir);
+      await Deno.copyFile(disk, `${vmDir}/root.img`);
+      await Deno.copyFile(aux, `${vmDir}/aux.img`);
+      await Deno.writeTextFile(
+        `${vmDir}/vm.json`,
+        JSON.stringify({
+          hardwareModel: HW_MODEL,
+          machineId: MACHINE_ID,
+          storage: [{ type: "disk", file: "root.img", readOnly: false }, {
+            type: "aux",
+            file: "aux.img",
+          }],
+          cpus: 2,
+        }),
+      );
+      for (const [tag, from] of [["tart", tartDir], ["macosvm", `${vmDir}/vm.json`]]) {
+        const p = await run(["push", `${host}/cli/from:${tag}`, "--from", from], env);
+        assert.equal(p.code, 0, p.stderr);
+        const out = `${world.dir}/from-${tag}`;
+        const r = await run(["pull", `${host}/cli/from:${tag}`, "-o", out], env);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(await sha256File(`${out}/disk.img`), await sha256File(disk));
+        assert.equal(await sha256File(`${out}/aux.img`), await sha256File(aux));
+        const config = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+        assert.equal(config.hardwareModelData, HW_MODEL);
+        assert.equal(config.machineIdData, MACHINE_ID);
+      }
+      const clash = await run(
+        ["push", `${host}/cli/from:x`, "--from", tartDir, "--disk", disk],
+        env,
+      );
+      assert.equal(clash.code, 2);
+      const notVm = await run(["push", `${host}/cli/from:x`, "--from", world.dir + "/out"], env);
+      assert.equal(notVm.code, 1);
+      assert.match(notVm.stderr, /neither a Tart VM .* nor a macosvm VM/);
+    });
+
     await t.step("bad usage exits 2", async () => {
       const r = await run(["push", `${host}/cli/x:1`, "--disk", disk], env);
       assert.equal(r.code, 2);
