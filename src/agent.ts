@@ -9,6 +9,7 @@ import { createNodeController, type NodeController } from "./node/controller.ts"
 import { type HostFacts, hostFacts } from "./node/host.ts";
 import { createPodController, type PodController } from "./pods/controller.ts";
 import type { PodRuntime } from "./runtime/types.ts";
+import { type KubeletServer, startKubeletServer } from "./server/start.ts";
 import type { Logger } from "./telemetry/log.ts";
 
 export interface AgentDeps {
@@ -26,6 +27,8 @@ export interface Agent {
   readonly node: NodeController;
   readonly pods: PodController;
   readonly runtime: PodRuntime;
+  /** The kubelet API (logs, exec, attach, port-forward, stats) on KUBELET_PORT. */
+  readonly server: KubeletServer;
   stop(): Promise<void>;
 }
 
@@ -75,9 +78,16 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
       timeoutMs,
     )
     : undefined;
+  let server: KubeletServer;
   try {
     await node.register(abort.signal);
     await withSignal(pods.start(), abort.signal);
+    server = await startKubeletServer(config, {
+      clients,
+      runtime,
+      pods: { get: (ns, name) => pods.informer.get(name, ns), list: () => pods.informer.list() },
+      log,
+    });
   } catch (err) {
     node.stop();
     await pods.stop().catch(() => {});
@@ -93,8 +103,10 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     node,
     pods,
     runtime,
+    server,
     stop() {
       stopping ??= (async () => {
+        await server.stop();
         node.stop();
         await pods.stop();
         await runtime.close();

@@ -35,20 +35,54 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
-/** Streams of one exec or attach session, as the kubelet API hands them over. */
+/** A terminal size, as kubectl sends it on the resize channel. */
+export interface TerminalSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * Streams of one exec or attach session, as the kubelet API hands them over. Only the
+ * streams the caller asked for are present. Backpressure is real: a write to stdout resolves
+ * when the caller can take more, so a runtime that awaits its writes never buffers without
+ * bound. The runtime may close stdout/stderr when the command's output ends; the server
+ * closes whatever is still open once the operation settles. `stdin` ends when the caller
+ * closes its input. With `tty`, stderr is absent (merged into the terminal) and `resize`
+ * carries the caller's terminal size, first value usually at once.
+ */
 export interface ExecIO {
   stdin?: ReadableStream<Uint8Array>;
   stdout?: WritableStream<Uint8Array>;
   stderr?: WritableStream<Uint8Array>;
   tty: boolean;
-  resize?: ReadableStream<{ width: number; height: number }>;
+  resize?: ReadableStream<TerminalSize>;
+  /** Aborted when the caller goes away or the session times out: stop and clean up. */
   signal?: AbortSignal;
 }
 
+/**
+ * One forwarded connection: bytes from the caller on `readable` (ends when the caller
+ * half-closes), bytes to the caller through `writable`. The runtime connects to the port
+ * inside the pod and pipes both ways; it resolves when both directions are done, and rejects
+ * (e.g. connection refused) to have the error shown to the caller.
+ */
 export interface PortStream {
   readable: ReadableStream<Uint8Array>;
   writable: WritableStream<Uint8Array>;
   signal?: AbortSignal;
+}
+
+/** Resource usage of one container; undefined fields are not known to the runtime. */
+export interface ContainerStats {
+  name: string;
+  startTime?: Date;
+  /** Current CPU use in billionths of a core. */
+  cpuUsageNanoCores?: number;
+  /** Cumulative CPU time in core-nanoseconds. */
+  cpuUsageCoreNanoSeconds?: number;
+  memoryWorkingSetBytes?: number;
+  memoryUsageBytes?: number;
+  memoryRssBytes?: number;
 }
 
 /** Resource usage of one pod, for /stats/summary and /metrics/resource. */
@@ -56,12 +90,9 @@ export interface PodStats {
   namespace: string;
   name: string;
   uid: string;
-  containers: {
-    name: string;
-    cpuUsageNanoCores?: number;
-    cpuUsageCoreNanoSeconds?: number;
-    memoryWorkingSetBytes?: number;
-  }[];
+  startTime?: Date;
+  containers: ContainerStats[];
+  /** When these figures were taken. */
   time: Date;
 }
 
@@ -94,13 +125,23 @@ export interface PodRuntime {
   /** Pods the runtime is running now (for /runningpods). */
   runningPods(): k8s.V1Pod[];
 
+  /**
+   * The container's log as bytes (lines, each with an RFC 3339 timestamp and a space in front
+   * when `opts.timestamps`), honouring tailLines, sinceSeconds/sinceTime, limitBytes and
+   * previous. With `follow` the stream stays open for new lines until `opts.signal` aborts
+   * or the container ends. Rejects with NotFoundError for an unknown pod or container.
+   */
   containerLogs(
     namespace: string,
     pod: string,
     container: string,
     opts: LogOptions,
   ): Promise<ReadableStream<Uint8Array>>;
-  /** Runs `command` in the container; resolves with its exit code. */
+  /**
+   * Runs `command` in the container with `io`; resolves with its exit code (127 when the
+   * command does not exist, as a shell reports it). Rejects with NotFoundError for an unknown
+   * pod or container, and with other errors when the command could not be run at all.
+   */
   exec(
     namespace: string,
     pod: string,
@@ -108,8 +149,11 @@ export interface PodRuntime {
     command: string[],
     io: ExecIO,
   ): Promise<number>;
+  /** Connects `io` to the container's main process (its console); resolves when detached. */
   attach(namespace: string, pod: string, container: string, io: ExecIO): Promise<void>;
+  /** Carries one connection to `port` inside the pod; see PortStream. */
   portForward(namespace: string, pod: string, port: number, stream: PortStream): Promise<void>;
+  /** Usage of every pod the runtime runs. */
   stats(): Promise<PodStats[]>;
   /** Stops background work; leaves VMs running for the next agent to adopt. */
   close(): Promise<void>;

@@ -1,17 +1,25 @@
-// A scripted, in-process PodRuntime for testing the controllers against a real API server.
-// It never runs anything: pods become Running after `startDelayMs`, stop after
-// `stopDelayMs` (or at the grace period, whichever is first), and every call is recorded
-// so tests can assert what the controller asked for.
+// A scripted, in-process PodRuntime for testing the controllers and the kubelet API against a
+// real API server. It runs no VMs: pods become Running after `startDelayMs`, stop after
+// `stopDelayMs` (or at the grace period, whichever is first), and every call is recorded so
+// tests can assert what was asked for. The kubelet-API operations do real work on this host
+// (see scripted_streams.ts): exec runs commands with the local shell, logs are scripted,
+// port-forward reaches local TCP ports.
 
 import type * as k8s from "@kubernetes/client-node";
 import { admitPod } from "../../src/runtime/admission.ts";
 import {
+  type ExecIO,
+  type LogOptions,
   NotFoundError,
   type PodRuntime,
+  type PodStats,
+  type PortStream,
   type RuntimeStatus,
   type StatusListener,
+  type TerminalSize,
   type VmLimits,
 } from "../../src/runtime/types.ts";
+import { attachConsole, forwardToLocal, runLocal, ScriptedLog } from "./scripted_streams.ts";
 
 export interface ScriptedCall {
   op: "create" | "update" | "delete";
@@ -28,6 +36,16 @@ export interface ScriptedOptions {
   limits?: VmLimits;
   dockerReachable?: boolean;
   podIP?: string;
+  /** Port-forward: pod port -> local port on 127.0.0.1 (default: the same number). */
+  portMap?: Record<number, number>;
+}
+
+export interface ScriptedExec {
+  key: string;
+  container: string;
+  command: string[];
+  tty: boolean;
+  exitCode?: number;
 }
 
 interface Tracked {
@@ -40,6 +58,11 @@ interface Tracked {
 export class ScriptedRuntime implements PodRuntime {
   readonly calls: ScriptedCall[] = [];
   readonly pods = new Map<string, Tracked>();
+  readonly logs = new Map<string, ScriptedLog>();
+  readonly previousLogs = new Map<string, ScriptedLog>();
+  readonly execs: ScriptedExec[] = [];
+  readonly resizes: TerminalSize[] = [];
+  readonly forwards: { key: string; port: number }[] = [];
   private listeners: StatusListener[] = [];
   constructor(readonly opts: ScriptedOptions = {}) {}
 
@@ -101,6 +124,7 @@ export class ScriptedRuntime implements PodRuntime {
     const wait = Math.min(this.opts.stopDelayMs ?? 100, grace * 1000);
     await new Promise((r) => setTimeout(r, wait));
     t.state = "stopped";
+    for (const [k, l] of this.logs) if (k.startsWith(`${key}/`)) l.end();
     const final = this.statusOf(t);
     this.pods.delete(key);
     return final;
@@ -155,20 +179,92 @@ export class ScriptedRuntime implements PodRuntime {
     return [...this.pods.values()].filter((t) => t.state === "running").map((t) => t.pod);
   }
 
-  containerLogs(ns: string, pod: string): Promise<ReadableStream<Uint8Array>> {
-    return Promise.reject(new NotFoundError(`pod ${ns}/${pod}`));
+  /** The scripted log of a container (created empty on first use). */
+  log(ns: string, pod: string, container: string, previous = false): ScriptedLog {
+    const logs = previous ? this.previousLogs : this.logs;
+    const key = `${ns}/${pod}/${container}`;
+    let l = logs.get(key);
+    if (!l) logs.set(key, l = new ScriptedLog());
+    return l;
   }
-  exec(ns: string, pod: string): Promise<number> {
-    return Promise.reject(new NotFoundError(`pod ${ns}/${pod}`));
+
+  private requireContainer(ns: string, pod: string, container: string): Tracked {
+    const t = this.pods.get(`${ns}/${pod}`);
+    if (!t) throw new NotFoundError(`pod "${ns}/${pod}"`);
+    if (!(t.pod.spec?.containers ?? []).some((c) => c.name === container)) {
+      throw new NotFoundError(`container "${container}" in pod "${ns}/${pod}"`);
+    }
+    return t;
   }
-  attach(ns: string, pod: string): Promise<void> {
-    return Promise.reject(new NotFoundError(`pod ${ns}/${pod}`));
+
+  containerLogs(
+    ns: string,
+    pod: string,
+    container: string,
+    opts: LogOptions,
+  ): Promise<ReadableStream<Uint8Array>> {
+    try {
+      this.requireContainer(ns, pod, container);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (opts.previous && !this.previousLogs.has(`${ns}/${pod}/${container}`)) {
+      return Promise.reject(
+        new NotFoundError(`previous terminated container "${container}" in pod "${ns}/${pod}"`),
+      );
+    }
+    return Promise.resolve(this.log(ns, pod, container, opts.previous).stream(opts));
   }
-  portForward(ns: string, pod: string): Promise<void> {
-    return Promise.reject(new NotFoundError(`pod ${ns}/${pod}`));
+
+  async exec(
+    ns: string,
+    pod: string,
+    container: string,
+    command: string[],
+    io: ExecIO,
+  ): Promise<number> {
+    this.requireContainer(ns, pod, container);
+    const call: ScriptedExec = { key: `${ns}/${pod}`, container, command, tty: io.tty };
+    this.execs.push(call);
+    call.exitCode = await runLocal(command, io, this.resizes);
+    return call.exitCode;
   }
-  stats() {
-    return Promise.resolve([]);
+
+  async attach(ns: string, pod: string, container: string, io: ExecIO): Promise<void> {
+    this.requireContainer(ns, pod, container);
+    await attachConsole(io, this.log(ns, pod, container));
+  }
+
+  async portForward(ns: string, pod: string, port: number, stream: PortStream): Promise<void> {
+    if (!this.pods.has(`${ns}/${pod}`)) throw new NotFoundError(`pod "${ns}/${pod}"`);
+    this.forwards.push({ key: `${ns}/${pod}`, port });
+    await forwardToLocal(this.opts.portMap?.[port] ?? port, stream);
+  }
+
+  /** Fixed figures per running container: a quarter core, 256 MiB, CPU time since start. */
+  stats(): Promise<PodStats[]> {
+    const now = new Date();
+    return Promise.resolve(
+      [...this.pods.values()].filter((t) => t.state === "running").map((t) => {
+        const started = t.startedAt ?? now;
+        const seconds = Math.max(0, (now.getTime() - started.getTime()) / 1000);
+        return {
+          namespace: t.pod.metadata!.namespace!,
+          name: t.pod.metadata!.name!,
+          uid: t.pod.metadata?.uid ?? "",
+          startTime: started,
+          time: now,
+          containers: (t.pod.spec?.containers ?? []).map((c) => ({
+            name: c.name,
+            startTime: started,
+            cpuUsageNanoCores: 250_000_000,
+            cpuUsageCoreNanoSeconds: Math.round(seconds * 250_000_000),
+            memoryWorkingSetBytes: 256 * 2 ** 20,
+            memoryUsageBytes: 300 * 2 ** 20,
+          })),
+        };
+      }),
+    );
   }
   close(): Promise<void> {
     this.listeners = [];

@@ -8,12 +8,16 @@ import type { ControlPlane } from "../harness/control_plane.ts";
 import { parseConfig } from "../../src/config/parse.ts";
 import type { Config } from "../../src/config/types.ts";
 import { type KubeClients, loadKubeConfig, makeClients } from "../../src/kube/client.ts";
+import { freePort } from "../harness/ports.ts";
 
 export function adminClients(cp: ControlPlane): KubeClients {
   return makeClients(loadKubeConfig({ kubeconfigPath: cp.adminKubeconfig }));
 }
 
-/** Environment a node agent needs to join `cp` as `node` (what .dev-cluster/env exports). */
+/**
+ * Environment a node agent needs to join `cp` as `node` (what .dev-cluster/env exports), with
+ * a free KUBELET_PORT so agents of parallel test runs never fight over 10250.
+ */
 export async function nodeEnv(cp: ControlPlane, node: string): Promise<Record<string, string>> {
   const creds = await cp.nodeCredentials(node);
   return {
@@ -21,6 +25,7 @@ export async function nodeEnv(cp: ControlPlane, node: string): Promise<Record<st
     APISERVER_CERT_LOCATION: creds.servingCert,
     APISERVER_KEY_LOCATION: creds.servingKey,
     APISERVER_CA_CERT_LOCATION: creds.caCert,
+    KUBELET_PORT: String(freePort()),
   };
 }
 

@@ -1,0 +1,117 @@
+// exec, attach and port-forward for callers that speak WebSocket to the kubelet API directly
+// (the channel protocols channel.k8s.io … v5.channel.k8s.io, their base64 forms, and
+// port-forward's channel and SPDY-tunnel forms). The `ws` package does the WebSocket itself.
+
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+// @deno-types="@types/ws"
+import { type WebSocket, WebSocketServer } from "ws";
+import type { ServerContext } from "../context.ts";
+import type { Route } from "../router.ts";
+import { failure, writeRawStatus } from "../status.ts";
+import {
+  channelVersion,
+  headerList,
+  negotiate,
+  parseCommand,
+  parsePorts,
+  parseStreamFlags,
+  WS_EXEC_PROTOCOLS,
+  WS_PORT_FORWARD_PROTOCOLS,
+} from "./options.ts";
+import { runRemoteCommand } from "./remote_command.ts";
+import { channelConnection } from "./ws_channels.ts";
+import { serveWsPortForward } from "./ws_portforward.ts";
+
+type StreamingRoute = Extract<Route, { kind: "exec" | "attach" | "portForward" }>;
+
+const STDIN = 0;
+const STDOUT = 1;
+const STDERR = 2;
+const ERROR = 3;
+const RESIZE = 4;
+
+/** Upgrades to WebSocket with `protocol` ("" when the caller offered none). */
+function accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string) {
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: 16 * 1024 * 1024,
+    handleProtocols: () => protocol || false,
+  });
+  return new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
+}
+
+export async function serveWebSocket(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  route: StreamingRoute,
+  url: URL,
+): Promise<number> {
+  const offered = headerList(req.headers["sec-websocket-protocol"]);
+  const supported = route.kind === "portForward" ? WS_PORT_FORWARD_PROTOCOLS : WS_EXEC_PROTOCOLS;
+  const protocol = offered.length ? negotiate(offered, supported) : "";
+  const bad = (message: string) => {
+    writeRawStatus(socket, failure(400, message));
+    return 400;
+  };
+  if (protocol === undefined) {
+    return bad(
+      `unable to negotiate a WebSocket protocol: client offers [${offered.join(" ")}], ` +
+        `server accepts [${supported.join(" ")}]`,
+    );
+  }
+
+  if (route.kind === "portForward") {
+    let ports: number[] = [];
+    if (protocol !== "SPDY/3.1+portforward.k8s.io") {
+      const parsed = parsePorts(url.searchParams);
+      if (!parsed.ok) return bad(parsed.message);
+      ports = parsed.value;
+    }
+    const ws = await accept(req, socket, head, protocol);
+    await serveWsPortForward(ctx, ws, protocol, ports, route);
+    return 101;
+  }
+
+  const flags = parseStreamFlags(url.searchParams);
+  if (!flags.ok) return bad(flags.message);
+  let command: string[] | undefined;
+  if (route.kind === "exec") {
+    const parsed = parseCommand(url.searchParams);
+    if (!parsed.ok) return bad(parsed.message);
+    command = parsed.value;
+  }
+  const ws = await accept(req, socket, head, protocol);
+  const conn = channelConnection(ws, protocol.includes("base64"));
+  const version = channelVersion(protocol || "channel.k8s.io");
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  ctx.closing.addEventListener("abort", stop, { once: true });
+  void conn.closed.then(stop);
+  ctx.metrics.session(route.kind, 1);
+  try {
+    // The kubelet's handshake: an empty message on the first output channel.
+    const first = flags.value.stdout ? STDOUT : flags.value.stderr ? STDERR : ERROR;
+    await conn.send(first, new Uint8Array(0)).catch(() => {});
+    await runRemoteCommand(ctx, { ...route, command }, {
+      stdin: flags.value.stdin ? conn.readable(STDIN) : undefined,
+      stdout: flags.value.stdout ? conn.writable(STDOUT) : undefined,
+      stderr: flags.value.stderr ? conn.writable(STDERR) : undefined,
+      resize: flags.value.tty ? conn.readable(RESIZE) : undefined,
+      tty: flags.value.tty,
+      version,
+      signal: abort.signal,
+      async writeError(bytes) {
+        if (bytes.byteLength) await conn.send(ERROR, bytes);
+      },
+    });
+  } finally {
+    ctx.metrics.session(route.kind, -1);
+    ctx.closing.removeEventListener("abort", stop);
+    conn.close(1000);
+  }
+  return 101;
+}
