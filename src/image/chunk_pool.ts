@@ -6,6 +6,8 @@ import { DigestMismatchError } from "./digest.ts";
 import { AuthError, NotFoundError, RegistryError } from "./errors.ts";
 import type { ChunkJob, ChunkReply, WireError } from "./chunk_worker.ts";
 import type { SparseWriterStats } from "./sparse.ts";
+import { runChunk } from "./chunk_run.ts";
+import type { RegistryClient } from "./registry.ts";
 import type { Logger } from "../telemetry/log.ts";
 
 /** Rebuilds an error of the right class from its wire form. */
@@ -39,19 +41,24 @@ interface Pending {
   worker: Worker;
 }
 
+/** The caller's own thread, as one more place to run chunks. */
+const INLINE = "inline" as const;
+type Slot = Worker | typeof INLINE;
+
 /**
- * Worker threads for chunks. A thread runs several chunks at once (they are mostly waiting
- * on the network), so network concurrency can exceed the thread count without paying
- * ~35 MB of memory per extra thread.
+ * Worker threads for chunks, plus the caller's thread. A thread runs several chunks at once
+ * (they mostly wait on the network), so network concurrency can exceed the thread count
+ * without paying ~50 MB of memory per extra isolate; the caller's thread takes its share so
+ * N cores need only N-1 workers.
  */
 export class ChunkPool {
   #all: Worker[] = [];
-  #load = new Map<Worker, number>();
+  #load = new Map<Slot, number>([[INLINE, 0]]);
   #pending = new Map<number, Pending>();
   #nextId = 0;
 
-  constructor(size: number, log: Logger) {
-    for (let i = 0; i < size; i++) {
+  constructor(workers: number, log: Logger, private inline: RegistryClient) {
+    for (let i = 0; i < workers; i++) {
       const w = new Worker(new URL("./chunk_worker.ts", import.meta.url).href, { type: "module" });
       w.onmessage = (e: MessageEvent<ChunkReply>) => {
         const msg = e.data;
@@ -77,9 +84,9 @@ export class ChunkPool {
     }
   }
 
-  /** The least busy thread. */
-  #pick(): Worker {
-    let best = this.#all[0];
+  /** The least busy thread (the caller's own on ties). */
+  #pick(): Slot {
+    let best: Slot = INLINE;
     for (const w of this.#all) if (this.#load.get(w)! < this.#load.get(best)!) best = w;
     return best;
   }
@@ -91,8 +98,16 @@ export class ChunkPool {
     onBytes: (n: number) => void,
   ): Promise<SparseWriterStats> {
     signal.throwIfAborted();
-    const worker = this.#pick();
-    this.#load.set(worker, this.#load.get(worker)! + 1);
+    const slot = this.#pick();
+    this.#load.set(slot, this.#load.get(slot)! + 1);
+    if (slot === INLINE) {
+      try {
+        return await runChunk(this.inline, job, signal, onBytes);
+      } finally {
+        this.#load.set(INLINE, this.#load.get(INLINE)! - 1);
+      }
+    }
+    const worker = slot;
     const id = this.#nextId++;
     const onAbort = () => worker.postMessage({ type: "abort", id });
     signal.addEventListener("abort", onAbort, { once: true });
@@ -109,6 +124,6 @@ export class ChunkPool {
   close(): void {
     for (const w of this.#all) w.terminate();
     this.#all = [];
-    this.#load.clear();
+    this.#load = new Map([[INLINE, 0]]);
   }
 }

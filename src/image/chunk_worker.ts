@@ -3,28 +3,20 @@
 // sparsely at its offset in the partial file, so chunks decompress and hash on every core
 // instead of all on the main thread.
 
-import { blobStream } from "./blob_stream.ts";
+import { type ChunkSpec, runChunk } from "./chunk_run.ts";
 import type { RegistryCredential } from "./credentials.ts";
 import { staticCredentials } from "./credentials.ts";
 import { RegistryError } from "./errors.ts";
-import type { FilePart } from "./format.ts";
-import type { ImageReference } from "./reference.ts";
 import { RegistryClient } from "./registry.ts";
 import type { SparseWriterStats } from "./sparse.ts";
 import type { RetryPolicy } from "./transport.ts";
-import { unpackPart } from "./unpack.ts";
 import { createLogger } from "../telemetry/log.ts";
 
-export interface ChunkJob {
+export interface ChunkJob extends ChunkSpec {
   type: "run";
   id: number;
   client: { insecureRegistries?: string[]; caFile?: string; retry?: RetryPolicy };
   credential?: RegistryCredential;
-  ref: ImageReference;
-  part: FilePart;
-  dataPath: string;
-  dense: boolean;
-  what: string;
 }
 
 export interface ChunkAbort {
@@ -91,24 +83,17 @@ async function run(job: ChunkJob): Promise<void> {
     if (pending !== 0) scope.postMessage({ type: "bytes", id: job.id, n: pending });
     pending = 0;
   };
-  const file = await Deno.open(job.dataPath, { read: true, write: true });
   try {
-    const stream = blobStream(clientFor(job), job.ref, job.part.layer, {
-      signal: abort.signal,
-      onBytes: (n) => {
-        pending += n;
-        if (pending >= REPORT_STEP) flush();
-      },
+    const stats = await runChunk(clientFor(job), job, abort.signal, (n) => {
+      pending += n;
+      if (pending >= REPORT_STEP) flush();
     });
-    const stats = await unpackPart(stream, file, job.part, { what: job.what, dense: job.dense });
-    await file.syncData();
     flush();
     scope.postMessage({ type: "done", id: job.id, stats });
   } catch (err) {
     flush();
     scope.postMessage({ type: "error", id: job.id, error: wire(err) });
   } finally {
-    file.close();
     running.delete(job.id);
   }
 }

@@ -184,9 +184,10 @@ async function fetchChunked(
   const n = Math.max(1, Math.min(opts.concurrency ?? DEFAULT_CONCURRENCY, queue.length));
   const credential = await client.auth.credentialFor(ref.registry);
   const { insecureRegistries, caFile, retry } = client.options;
-  // Threads: at most one per core (and 4); each runs several chunks when concurrency is higher.
+  // Threads: at most one per core (and 4), this one included; each runs several chunks when
+  // concurrency is higher.
   const threads = Math.max(1, Math.min(n, navigator.hardwareConcurrency || 2, MAX_THREADS));
-  const pool = new ChunkPool(threads, opts.log);
+  const pool = new ChunkPool(threads - 1, opts.log, client);
   const worker = async () => {
     for (let next = queue.shift(); next && !failure; next = queue.shift()) {
       const { p, i } = next;

@@ -1,0 +1,37 @@
+// One chunk of a chunked file, start to finish: stream its blob (resuming on broken
+// connections), gunzip and verify it, write it sparsely at its offset in the partial file,
+// and sync. Runs on a worker thread (chunk_worker.ts) or inline on the caller's thread.
+
+import { blobStream } from "./blob_stream.ts";
+import type { FilePart } from "./format.ts";
+import type { ImageReference } from "./reference.ts";
+import type { RegistryClient } from "./registry.ts";
+import type { SparseWriterStats } from "./sparse.ts";
+import { unpackPart } from "./unpack.ts";
+
+export interface ChunkSpec {
+  ref: ImageReference;
+  part: FilePart;
+  dataPath: string;
+  /** Write zeros too (the region may hold bytes of an interrupted attempt). */
+  dense: boolean;
+  /** Error message prefix. */
+  what: string;
+}
+
+export async function runChunk(
+  client: RegistryClient,
+  spec: ChunkSpec,
+  signal: AbortSignal,
+  onBytes: (n: number) => void,
+): Promise<SparseWriterStats> {
+  const file = await Deno.open(spec.dataPath, { read: true, write: true });
+  try {
+    const stream = blobStream(client, spec.ref, spec.part.layer, { signal, onBytes });
+    const stats = await unpackPart(stream, file, spec.part, { what: spec.what, dense: spec.dense });
+    await file.syncData();
+    return stats;
+  } finally {
+    file.close();
+  }
+}
