@@ -6,6 +6,8 @@ import { type ControlPlane, startControlPlane } from "./control_plane.ts";
 import { freePort } from "./ports.ts";
 import { addShutdownHook } from "./process.ts";
 import { type Registry, startRegistry } from "./registry.ts";
+import { type TestGuest, testGuest } from "./guest.ts";
+import { pushTestGuest } from "../support/guest_image.ts";
 
 const DEFAULT_NODE = "dev-mac";
 
@@ -51,7 +53,12 @@ async function copyNodeFiles(cp: ControlPlane, name: string, dir: string): Promi
   await Deno.copyFile(creds.caCert, `${dir}/ca.crt`);
 }
 
-function envFile(cp: ControlPlane, registry: Registry, root: string): string {
+interface GuestImage {
+  ref: string;
+  guest: TestGuest;
+}
+
+function envFile(cp: ControlPlane, registry: Registry, root: string, image: GuestImage): string {
   const node = `${root}/nodes/${DEFAULT_NODE}`;
   const vars: [string, string][] = [
     ["KUBECONFIG", `${node}/kubeconfig`],
@@ -66,6 +73,11 @@ function envFile(cp: ControlPlane, registry: Registry, root: string): string {
     ["DEV_REGISTRY_AUTH", registry.authHost],
     ["DEV_REGISTRY_USER", registry.username],
     ["DEV_REGISTRY_PASSWORD", registry.password],
+    // The small Linux test guest, pushed to the registry; the agent logs in as root with
+    // its key (root may power the guest off, which graceful pod deletion needs).
+    ["DEV_GUEST_IMAGE", image.ref],
+    ["VZ_SSH_USER", image.guest.rootUser],
+    ["VZ_SSH_PRIVATE_KEY_PATH", image.guest.privateKeyPath],
   ];
   return [
     "# Written by `deno task dev-cluster`; valid while it runs. Source it, then `deno task start`.",
@@ -116,10 +128,14 @@ async function main(): Promise<void> {
   for (const name of [DEFAULT_NODE, ...args.nodes]) {
     await copyNodeFiles(cp, name, `${root}/nodes/${name}`);
   }
-  await Deno.writeTextFile(`${root}/env`, envFile(cp, registry, root));
+  log("building and pushing the test guest image");
+  const guest = await testGuest();
+  const image = { ref: await pushTestGuest(guest, registry.host), guest };
+  await Deno.writeTextFile(`${root}/env`, envFile(cp, registry, root, image));
 
   console.log(`dev cluster ready (control plane started in ${(cp.startupMs / 1000).toFixed(1)}s)`);
   console.log(`  api server      ${cp.apiServerUrl}`);
+  console.log(`  guest image     ${image.ref}`);
   console.log(
     `  registry        ${registry.host} (anonymous), ${registry.authHost} (user ` +
       `${registry.username}, password ${registry.password})`,
