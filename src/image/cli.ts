@@ -31,7 +31,7 @@ export const IMAGE_USAGE = `usage: macos-vz-kubelet image <command> [options]
   ls                                      list images in the cache
   rm REF                                  remove an image from the cache
   prune [--unused-for HOURS]              remove cached images not in use
-common options: --cache-dir DIR  --insecure-registry HOST[:PORT] (repeatable)
+common options: --cache-dir DIR  --insecure-registries HOST[:PORT],... (repeatable)
   --registry-ca FILE  --docker-config FILE  --platform OS/ARCH  --log-level LEVEL`;
 
 class UsageError extends Error {}
@@ -39,6 +39,7 @@ class UsageError extends Error {}
 const COMMON = {
   "cache-dir": { type: "string" },
   "insecure-registry": { type: "string", multiple: true },
+  "insecure-registries": { type: "string", multiple: true },
   "registry-ca": { type: "string" },
   "docker-config": { type: "string" },
   "platform": { type: "string" },
@@ -61,7 +62,10 @@ function common(values: Record<string, unknown>): Common {
   const log = createLogger({ level: level as LogLevel });
   const cacheDir = (values["cache-dir"] as string | undefined) ?? Deno.env.get("VZK_CACHE_DIR") ??
     defaultCacheDir(Deno.build.os, os.homedir(), Deno.env.toObject());
-  const insecure = ((values["insecure-registry"] as string[] | undefined) ?? [])
+  const insecure = [
+    ...((values["insecure-registry"] as string[] | undefined) ?? []),
+    ...((values["insecure-registries"] as string[] | undefined) ?? []),
+  ]
     .flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
   let platform: Platform | undefined;
   const p = values["platform"] as string | undefined;

@@ -227,10 +227,13 @@ export function pullImage(
   ref: ImageReference,
   opts: PullOptions = {},
 ): Promise<PullResult> {
-  const key = `${store.layout.root}\n${formatReference(ref)}`;
+  const platform = opts.platform ?? defaultPlatform();
+  const key = `${store.layout.root}\n${
+    formatReference(ref)
+  }\n${platform.os}/${platform.architecture}`;
   return imageFlights.run(
     key,
-    ({ signal, emit }) => pullOnce(client, store, ref, opts, signal, emit),
+    ({ signal, emit }) => pullOnce(client, store, ref, { ...opts, platform }, signal, emit),
     { signal: opts.signal, onProgress: opts.onProgress },
   );
 }
