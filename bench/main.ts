@@ -4,6 +4,7 @@
 import "reflect-metadata";
 import { benchNodeStart } from "./node_start.ts";
 import { benchImagePull } from "./image_pull.ts";
+import { benchVmPods } from "./vm_pod.ts";
 
 export interface BenchResult {
   name: string;
@@ -18,6 +19,7 @@ export interface BenchResult {
 const results: BenchResult[] = [];
 results.push(...await benchNodeStart());
 results.push(...await benchImagePull());
+results.push(...await benchVmPods());
 
 console.log("\nbenchmark results");
 for (const r of results) {

@@ -50,18 +50,18 @@ async function main() {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  let agent: Deno.ChildProcess | undefined;
-  let env: Record<string, string> | undefined;
+  // Filled in as things start; stop() (on Ctrl-C) takes down whatever is there.
+  const running: { agent?: Deno.ChildProcess; env?: Record<string, string> } = {};
   const stop = async () => {
     say("stopping");
     // VMs outlive the agent by design (it adopts them when it comes back): delete the
     // demo's pods first so their VMs go too.
-    if (agent && env) {
-      await kubectl(env, ["delete", "pod", "--all", "--timeout=60s"]).catch(() => {});
+    if (running.agent && running.env) {
+      await kubectl(running.env, ["delete", "pod", "--all", "--timeout=60s"]).catch(() => {});
     }
-    if (agent) {
-      agent.kill("SIGTERM");
-      await agent.status;
+    if (running.agent) {
+      running.agent.kill("SIGTERM");
+      await running.agent.status;
     }
     cluster.kill("SIGTERM");
     await cluster.status;
@@ -71,14 +71,14 @@ async function main() {
   for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => void stop());
 
   await waitForLine(cluster, "dev cluster ready", 3_600_000);
-  env = parseEnv(await Deno.readTextFile(`${DIR}/env`));
+  const env = running.env = parseEnv(await Deno.readTextFile(`${DIR}/env`));
   say("starting the agent as node dev-mac (log: .dev-cluster/agent.log)");
   const logFile = await Deno.open(`${DIR}/agent.log`, {
     write: true,
     create: true,
     truncate: true,
   });
-  agent = new Deno.Command(Deno.execPath(), {
+  const agent = running.agent = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${REPO}main.ts`, "serve"],
     env,
     stdout: "null",
