@@ -4,7 +4,9 @@
 // writable (each write waits while the socket's send buffer is full), plus v5's CLOSE signal
 // (channel 255 carrying the number of the channel the peer has finished writing).
 
+import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import { pauseReading, resumeReading } from "./read_pause.ts";
 
 const CLOSE_CHANNEL = 255;
 const MAX_UNREAD = 1 << 20;
@@ -22,6 +24,8 @@ export interface ChannelConnection {
 }
 
 export function channelConnection(ws: WebSocket, base64: boolean): ChannelConnection {
+  // ws pauses its own socket, which under Deno's node:tls does not stop the reads.
+  const socket = (ws as unknown as { _socket?: Duplex })._socket;
   const queues = new Map<number, { chunks: Uint8Array[]; ended: boolean; wake?: () => void }>();
   let unread = 0;
   let paused = false;
@@ -43,8 +47,10 @@ export function channelConnection(ws: WebSocket, base64: boolean): ChannelConnec
     if (!paused && unread > MAX_UNREAD && open) {
       paused = true;
       ws.pause();
+      if (socket) pauseReading(socket);
     } else if (paused && unread <= MAX_UNREAD / 2) {
       paused = false;
+      if (socket) resumeReading(socket);
       ws.resume();
     }
   };

@@ -10,6 +10,7 @@ import type { WebSocket } from "ws";
 import type { ServerContext } from "../context.ts";
 import { ownedWritable } from "./io.ts";
 import { serveSpdyPortForward } from "./spdy_portforward.ts";
+import { pauseReading, resumeReading } from "./read_pause.ts";
 import { channelConnection } from "./ws_channels.ts";
 
 export async function serveWsPortForward(
@@ -59,11 +60,14 @@ export async function serveWsPortForward(
 
 /** A byte-stream Duplex over a WebSocket's binary messages (for the SPDY tunnel). */
 function tunnel(ws: WebSocket): Duplex {
+  // ws pauses its own socket, which under Deno's node:tls does not stop the reads.
+  const socket = (ws as unknown as { _socket?: Duplex })._socket;
   const duplex = new Duplex({
     write(chunk: Uint8Array, _enc, callback) {
       ws.send(chunk, { binary: true }, (err) => callback(err ?? null));
     },
     read() {
+      if (socket) resumeReading(socket);
       ws.resume();
     },
     final(callback) {
@@ -76,7 +80,10 @@ function tunnel(ws: WebSocket): Duplex {
     },
   });
   ws.on("message", (data: Buffer) => {
-    if (!duplex.push(data)) ws.pause();
+    if (!duplex.push(data)) {
+      ws.pause();
+      if (socket) pauseReading(socket);
+    }
   });
   ws.once("close", () => {
     duplex.push(null);
