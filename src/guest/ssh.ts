@@ -24,11 +24,27 @@ export interface SshSession {
 
 export interface SshIO {
   stdin?: ReadableStream<Uint8Array> | Uint8Array | string;
-  stdout?: (chunk: Uint8Array) => void;
-  stderr?: (chunk: Uint8Array) => void;
+  /** Output sinks; a returned promise pauses the channel until it settles (backpressure). */
+  stdout?: (chunk: Uint8Array) => void | Promise<void>;
+  stderr?: (chunk: Uint8Array) => void | Promise<void>;
   env?: Record<string, string>;
   tty?: { rows: number; cols: number };
+  /** Terminal sizes after the first (tty only). */
+  resize?: ReadableStream<{ width: number; height: number }>;
   signal?: AbortSignal;
+}
+
+/** Hands `chunk` to `sink`, pausing `stream` until a returned promise settles. */
+function deliver(
+  stream: { pause(): void; resume(): void },
+  sink: ((chunk: Uint8Array) => void | Promise<void>) | undefined,
+  chunk: Uint8Array,
+) {
+  const pending = sink?.(chunk);
+  if (pending instanceof Promise) {
+    stream.pause();
+    pending.then(() => stream.resume(), () => stream.resume());
+  }
 }
 
 async function connectConfig(t: SshTarget, timeoutMs: number): Promise<ConnectConfig> {
@@ -65,8 +81,13 @@ export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshS
       client.exec(line, opts, (err: Error | undefined, ch: ClientChannel) => {
         if (err) return reject(new Error(`ssh ${t.host}: exec: ${err.message}`));
         let code: number | undefined;
-        ch.on("data", (d: Uint8Array) => io.stdout?.(d));
-        ch.stderr.on("data", (d: Uint8Array) => io.stderr?.(d));
+        ch.on("data", (d: Uint8Array) => deliver(ch, io.stdout, d));
+        ch.stderr.on("data", (d: Uint8Array) => deliver(ch.stderr, io.stderr, d));
+        if (io.tty && io.resize) {
+          (async () => {
+            for await (const size of io.resize!) ch.setWindow(size.height, size.width, 0, 0);
+          })().catch(() => {});
+        }
         ch.on("exit", (c: number | null, signal?: string) => {
           code = c ?? (signal ? 128 + signalNumber(signal) : 255);
         });

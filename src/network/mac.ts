@@ -37,3 +37,14 @@ export function isLocalUnicast(mac: string): boolean {
   const o = parseMac(mac);
   return !!o && (o[0] & 0x01) === 0 && (o[0] & 0x02) === 2;
 }
+
+/**
+ * A locally administered unicast MAC derived from `seed` (a pod UID): the same pod gets the
+ * same MAC on every VM restart, so DHCP hands it the same address and the pod's IP is stable.
+ */
+export async function stableMac(seed: string): Promise<string> {
+  const hash = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(seed)),
+  );
+  return randomMac(() => hash.slice(0, 6));
+}

@@ -75,7 +75,13 @@ export function statusPatch(
   if (!statusDiffers(current, desired)) return undefined;
   const status: Record<string, unknown> = {};
   for (const f of OWNED_FIELDS) {
-    if (desired[f] !== undefined) status[f] = canonical(desired[f]);
+    if (desired[f] === undefined) continue;
+    status[f] = canonical(desired[f]);
+    // podIPs and hostIPs merge by key in a strategic merge patch: replace them instead, or a
+    // changed address would be added beside the old one (which the API server rejects).
+    if ((f === "podIPs" || f === "hostIPs") && Array.isArray(status[f])) {
+      status[f] = [{ $patch: "replace" }, ...(status[f] as unknown[])];
+    }
   }
   if (desired.conditions?.length) {
     status.conditions = desired.conditions.map((c) => {

@@ -8,13 +8,14 @@ import type { SshCredentials } from "../config/types.ts";
 import { type EventRecorder, podRef } from "../kube/events.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Vm, VmBackend } from "../vm/types.ts";
-import { type SshSession, waitForSsh } from "../guest/ssh.ts";
+import { type SshIO, type SshSession, waitForSsh } from "../guest/ssh.ts";
 import { type AdmissionContext, admitPod } from "./admission.ts";
 import { type HeldImage, type ImageSource, pullPolicyOf } from "./images.ts";
 import { newPodState, type PodState, podStatusFor } from "./pod_state.ts";
 import { type SlotHolder, VmSlots } from "./slots.ts";
 import { podKey, vmResources } from "./vm_spec.ts";
 import { consoleLogStream } from "./console_logs.ts";
+import { stableMac } from "../network/mac.ts";
 import type { Reconciler } from "./reconcile.ts";
 import {
   type ExecIO,
@@ -49,6 +50,8 @@ interface Entry {
   ssh?: SshSession;
   retry?: ReturnType<typeof setTimeout>;
   failures: number;
+  /** Set when deletion starts: the VM stopping is then expected, not a failure. */
+  deleting?: boolean;
 }
 
 const BACKOFF_MS = (n: number) => Math.min(10_000 * 2 ** n, 300_000);
@@ -102,6 +105,7 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
       if (signal.aborted) throw err;
       throw Object.assign(new Error(errText(err)), { reason: "ErrImagePull" });
     }
+    signal.throwIfAborted();
     for (const f of e.held.replaced) {
       record(e, "Warning", "ImageFileChanged", `${f} changed since it was verified; pulled again`);
     }
@@ -123,6 +127,7 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
       ...vmResources(pod),
       image: e.held.image,
       workDir: `${opts.stateDir}/${uid}`,
+      mac: await stableMac(uid),
     };
     const problems = backend.validate(spec);
     if (problems.length) {
@@ -131,6 +136,7 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     waiting(e, "ContainerCreating", "cloning the disk and creating the VM");
     const hadVm = await Deno.stat(spec.workDir).then(() => true, () => false);
     const adopted = await backend.adopt?.(spec);
+    signal.throwIfAborted();
     if (hadVm && !adopted) {
       record(
         e,
@@ -144,9 +150,12 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     }
     const vm = e.vm = adopted ?? await backend.create(spec);
     vm.onStateChange((s, reason) => {
-      if ((s === "error" || s === "stopped") && !signal.aborted) void vmEnded(e, s, reason);
+      if ((s === "error" || s === "stopped") && !signal.aborted && !e.deleting) {
+        void vmEnded(e, s, reason);
+      }
     });
     if (vm.state !== "running") {
+      signal.throwIfAborted();
       record(e, "Normal", "Created", `Created container ${vmContainer.name}`);
       await vm.start();
       record(e, "Normal", "Started", `Started container ${vmContainer.name}`);
@@ -218,7 +227,7 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     const delay = BACKOFF_MS(e.failures++);
     record(e, "Warning", "BackOff", `${message} (retrying in ${Math.round(delay / 1000)}s)`);
     e.retry = setTimeout(() => {
-      if (e.abort.signal.aborted) return;
+      if (e.abort.signal.aborted || e.deleting) return;
       if (e.state.stage === "terminated") e.state.restartCount++;
       waiting(e, "ContainerCreating");
       launch(e);
@@ -273,6 +282,41 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     }
   }
 
+  /** Runs `run` over the pod's SSH session with the kubelet API's streams. */
+  async function guestSession(
+    ns: string,
+    name: string,
+    container: string,
+    io: ExecIO,
+    run: (ssh: SshSession, sio: SshIO) => Promise<number>,
+  ): Promise<number> {
+    const e = find(ns, name);
+    if (container !== e.state.pod.spec?.containers?.[0]?.name) {
+      throw new NotFoundError(`container ${container} in pod ${ns}/${name}`);
+    }
+    if (!e.ssh) throw new Error(`pod ${ns}/${name}: the VM does not answer SSH yet`);
+    const env = Object.fromEntries(
+      (e.state.pod.spec!.containers[0].env ?? []).filter((v) => v.value !== undefined)
+        .map((v) => [v.name, v.value!]),
+    );
+    const out = io.stdout?.getWriter();
+    const err = io.stderr?.getWriter();
+    try {
+      return await run(e.ssh, {
+        env,
+        stdin: io.stdin,
+        stdout: out ? (d) => out.write(d) : undefined,
+        stderr: err ? (d) => err.write(d) : undefined,
+        tty: io.tty ? { rows: 24, cols: 80 } : undefined,
+        resize: io.resize,
+        signal: io.signal,
+      });
+    } finally {
+      out?.releaseLock();
+      err?.releaseLock();
+    }
+  }
+
   return {
     reconcile,
     status(): RuntimeStatus {
@@ -309,6 +353,8 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     async deletePod(pod, grace) {
       const e = entries.get(podKey(pod));
       if (!e) return undefined;
+      e.deleting = true;
+      clearTimeout(e.retry);
       const graceful = e.vm?.state === "running" ? await shutdownGuest(e, grace * 1000) : false;
       e.abort.abort(new Error("pod deleted"));
       clearTimeout(e.retry);
@@ -348,46 +394,52 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
         consoleLogStream(`${opts.stateDir}/${e.state.pod.metadata!.uid}/console.log`, logOpts),
       );
     },
-    async exec(ns, name, container, command, io: ExecIO) {
+    exec(ns, name, container, command, io: ExecIO) {
+      return guestSession(ns, name, container, io, (ssh, sio) => ssh.exec(command, sio));
+    },
+    async attach(ns, name, container, io) {
+      // A VM has no main process to attach to: attach opens an interactive login shell.
+      await guestSession(
+        ns,
+        name,
+        container,
+        io,
+        (ssh, sio) => ssh.execLine('exec "${SHELL:-/bin/sh}" -l', sio),
+      );
+    },
+    async portForward(ns, name, port, stream) {
       const e = find(ns, name);
-      if (container !== e.state.pod.spec?.containers?.[0]?.name) {
-        throw new NotFoundError(`container ${container} in pod ${ns}/${name}`);
+      if (!e.state.podIP || e.state.stage !== "running") {
+        throw new Error(`pod ${ns}/${name}: the VM is not running`);
       }
-      if (!e.ssh) throw new Error(`pod ${ns}/${name}: the VM does not answer SSH yet`);
-      const env = Object.fromEntries(
-        (e.state.pod.spec!.containers[0].env ?? []).filter((v) => v.value !== undefined)
-          .map((v) => [v.name, v.value!]),
-      );
-      const out = io.stdout?.getWriter();
-      const err = io.stderr?.getWriter();
+      const conn = await Deno.connect({ hostname: e.state.podIP, port });
+      const abort = () => {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      };
+      stream.signal?.addEventListener("abort", abort, { once: true });
       try {
-        return await e.ssh.exec(command, {
-          env,
-          stdin: io.stdin,
-          stdout: (d) => void out?.write(d),
-          stderr: (d) => void err?.write(d),
-          tty: io.tty ? { rows: 24, cols: 80 } : undefined,
-          signal: io.signal,
-        });
+        await Promise.all([
+          stream.readable.pipeTo(conn.writable).catch(() => {}),
+          conn.readable.pipeTo(stream.writable).catch(() => {}),
+        ]);
       } finally {
-        out?.releaseLock();
-        err?.releaseLock();
+        stream.signal?.removeEventListener("abort", abort);
+        abort();
       }
-    },
-    attach(ns, name) {
-      return Promise.reject(new Error(`pod ${ns}/${name}: attach to a VM is not supported yet`));
-    },
-    portForward(ns, name) {
-      return Promise.reject(
-        new Error(`pod ${ns}/${name}: port-forward to a VM is not supported yet`),
-      );
     },
     stats: (): Promise<PodStats[]> => Promise.resolve([]),
     async close() {
+      // Stop all work in flight (starts, retries, listeners) but leave the VMs running: the
+      // next agent adopts them. Without this a start still running here could create a VM
+      // after the next agent had already decided what to keep.
       for (const e of entries.values()) {
+        e.abort.abort(new Error("agent stopping"));
         clearTimeout(e.retry);
-        e.ssh?.close();
       }
+      await Promise.all([...entries.values()].map((e) => e.running));
+      for (const e of entries.values()) e.ssh?.close();
       await backend.close();
     },
   };

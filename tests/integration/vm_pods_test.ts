@@ -73,6 +73,68 @@ Deno.test({
         }
       });
 
+      const kubectl = async (args: string[], stdin?: string) => {
+        const child = new Deno.Command(cp.kubectl, {
+          args: ["--kubeconfig", cp.adminKubeconfig, ...args],
+          stdin: stdin === undefined ? "null" : "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        if (stdin !== undefined) {
+          const w = child.stdin.getWriter();
+          await w.write(new TextEncoder().encode(stdin));
+          await w.close();
+        }
+        const out = await child.output();
+        const dec = new TextDecoder();
+        return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+      };
+
+      await t.step("kubectl exec, logs and port-forward reach the guest", async () => {
+        const uname = await kubectl(["exec", "vm-a", "--", "uname", "-s"]);
+        assert.equal(uname.stdout, "Linux\n", uname.stderr);
+        assert.equal(
+          (await kubectl(["exec", "-i", "vm-a", "--", "cat"], "piped in")).stdout,
+          "piped in",
+        );
+        const split = await kubectl([
+          "exec",
+          "vm-a",
+          "--",
+          "sh",
+          "-c",
+          "echo out; echo err >&2; exit 3",
+        ]);
+        assert.equal(split.code, 3);
+        assert.equal(split.stdout, "out\n");
+        assert.match(split.stderr, /^err$/m);
+        assert.equal((await kubectl(["exec", "vm-a", "--", "no-such-command"])).code, 127);
+        const logs = await kubectl(["logs", "vm-a", "--tail=3"]);
+        assert.match(logs.stdout, /guest: sshd started/);
+
+        const pf = new Deno.Command(cp.kubectl, {
+          args: ["--kubeconfig", cp.adminKubeconfig, "port-forward", "pod/vm-a", ":22"],
+          stdout: "piped",
+          stderr: "null",
+        }).spawn();
+        try {
+          const reader = pf.stdout.pipeThrough(new TextDecoderStream()).getReader();
+          let seen = "";
+          while (!/127\.0\.0\.1:(\d+) -> 22/.test(seen)) seen += (await reader.read()).value ?? "";
+          const port = Number(/127\.0\.0\.1:(\d+) -> 22/.exec(seen)![1]);
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          const buf = new Uint8Array(64);
+          const n = await conn.read(buf);
+          assert.match(new TextDecoder().decode(buf.subarray(0, n ?? 0)), /^SSH-2\.0-dropbear/);
+          conn.close();
+          reader.releaseLock();
+        } finally {
+          pf.kill("SIGTERM");
+          await pf.status;
+          await pf.stdout.cancel().catch(() => {});
+        }
+      });
+
       await t.step("the VM's console is the container's log", async () => {
         const stream = await agent!.runtime.containerLogs("default", "vm-a", "vm", {
           tailLines: 50,
@@ -161,6 +223,38 @@ Deno.test({
           await assert.rejects(Deno.stat(`${config.cacheDir}/vms/${before.metadata!.uid}`));
         },
       );
+
+      await t.step("a killed QEMU process: honest status, Warning event, restart", async () => {
+        await admin.core.createNamespacedPod({ namespace: "default", body: vmPod("vm-c") });
+        const ready = await eventually("vm-c Ready", async () => {
+          const p = await read("vm-c");
+          return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && p;
+        }, 180_000);
+        const uid = ready.metadata!.uid!;
+        const pid =
+          JSON.parse(await Deno.readTextFile(`${config.cacheDir}/vms/${uid}/vm.json`)).pid;
+        Deno.kill(pid, "SIGKILL");
+        const dead = await eventually("vm-c terminated", async () => {
+          const cs = (await read("vm-c")).status?.containerStatuses?.[0];
+          return (cs?.state?.terminated || cs?.lastState?.terminated ||
+            cs?.state?.waiting?.reason === "CrashLoopBackOff") && cs;
+        }, 30_000);
+        const ev = await eventually("Failed event", async () => {
+          const e = (await podEvents(admin, "default", "vm-c")).find((x) => x.reason === "Failed");
+          return e;
+        });
+        assert.match(ev.message ?? "", /ended without a shutdown: killed or crashed/);
+        assert.ok(dead);
+        // restartPolicy Always: a fresh VM after the back-off.
+        const again = await eventually("vm-c restarted and Ready", async () => {
+          const p = await read("vm-c");
+          return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 &&
+            p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && p;
+        }, 120_000);
+        assert.equal(again.status?.phase, "Running");
+        await admin.core.deleteNamespacedPod({ name: "vm-c", namespace: "default" });
+        await eventually("vm-c gone", () => read("vm-c").then(() => false, () => true), 60_000);
+      });
 
       await t.step("deleting the last pod frees everything", async () => {
         await admin.core.createNamespacedPod({ namespace: "default", body: vmPod("vm-b") });

@@ -70,3 +70,11 @@ Deno.test("neighbours: ip neigh and arp -an output", () => {
   assert.equal(ipFromNeighbours(arp, "02:05:00:3e:04:30"), "192.168.64.3");
   assert.equal(ipFromNeighbours(arp, "02:05:00:3e:04:31"), undefined);
 });
+
+Deno.test("mac: stable per seed, locally administered unicast", async () => {
+  const { stableMac } = await import("../../src/network/mac.ts");
+  const a = await stableMac("0b4f6c9e-uid-1");
+  assert.equal(a, await stableMac("0b4f6c9e-uid-1"));
+  assert.notEqual(a, await stableMac("0b4f6c9e-uid-2"));
+  assert.ok(isLocalUnicast(a));
+});
