@@ -9,6 +9,7 @@ import { type EventRecorder, podRef } from "../kube/events.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Vm, VmBackend } from "../vm/types.ts";
 import { type SshIO, type SshSession, waitForSsh } from "../guest/ssh.ts";
+import { type GuestSample, nanoCores, sampleLinuxGuest } from "../guest/stats.ts";
 import { type AdmissionContext, admitPod } from "./admission.ts";
 import { type HeldImage, type ImageSource, pullPolicyOf } from "./images.ts";
 import { newPodState, type PodState, podStatusFor } from "./pod_state.ts";
@@ -52,6 +53,8 @@ interface Entry {
   failures: number;
   /** Set when deletion starts: the VM stopping is then expected, not a failure. */
   deleting?: boolean;
+  /** Previous stats sample, for CPU rate. */
+  lastSample?: GuestSample;
 }
 
 const BACKOFF_MS = (n: number) => Math.min(10_000 * 2 ** n, 300_000);
@@ -429,7 +432,34 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
         abort();
       }
     },
-    stats: (): Promise<PodStats[]> => Promise.resolve([]),
+    async stats(): Promise<PodStats[]> {
+      const out: PodStats[] = [];
+      for (const e of entries.values()) {
+        if (e.state.stage !== "running" || !e.ssh) continue;
+        if ((e.held?.image.os ?? "linux") !== "linux") continue;
+        const sample = await sampleLinuxGuest(e.ssh).catch(() => undefined);
+        if (!sample) continue;
+        const cores = nanoCores(e.lastSample, sample);
+        e.lastSample = sample;
+        const m = e.state.pod.metadata!;
+        out.push({
+          namespace: m.namespace!,
+          name: m.name!,
+          uid: m.uid!,
+          startTime: e.state.startedAt,
+          time: sample.time,
+          containers: [{
+            name: e.state.pod.spec!.containers[0].name,
+            startTime: e.state.startedAt,
+            cpuUsageCoreNanoSeconds: sample.cpuNanoSeconds,
+            cpuUsageNanoCores: cores,
+            memoryWorkingSetBytes: sample.memoryUsedBytes,
+            memoryUsageBytes: sample.memoryUsedBytes,
+          }],
+        });
+      }
+      return out;
+    },
     async close() {
       // Stop all work in flight (starts, retries, listeners) but leave the VMs running: the
       // next agent adopts them. Without this a start still running here could create a VM

@@ -62,18 +62,18 @@ Deno.test({
         let out = "";
         const dec = new TextDecoder();
         const code = await ssh.exec(["sh", "-c", 'uname -s; echo "$1"; exit 3', "sh", "a b;$(x)"], {
-          stdout: (d) => out += dec.decode(d),
+          stdout: (d) => void (out += dec.decode(d)),
         });
         assert.equal(code, 3);
         assert.equal(out, "Linux\na b;$(x)\n");
         let err = "";
         assert.equal(
-          await ssh.exec(["cat"], { stdin: "piped in", stdout: (d) => out = dec.decode(d) }),
+          await ssh.exec(["cat"], { stdin: "piped in", stdout: (d) => void (out = dec.decode(d)) }),
           0,
         );
         assert.equal(out, "piped in");
         assert.equal(
-          await ssh.exec(["nonexistent-cmd"], { stderr: (d) => err += dec.decode(d) }),
+          await ssh.exec(["nonexistent-cmd"], { stderr: (d) => void (err += dec.decode(d)) }),
           127,
         );
         assert.match(err, /not found/);

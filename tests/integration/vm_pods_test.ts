@@ -109,6 +109,18 @@ Deno.test({
         assert.equal(split.stdout, "out\n");
         assert.match(split.stderr, /^err$/m);
         assert.equal((await kubectl(["exec", "vm-a", "--", "no-such-command"])).code, 127);
+        // Guest CPU and memory reach /stats/summary through the API server.
+        await agent!.runtime.stats(); // a first sample, so the next one has a CPU rate
+        const summary = JSON.parse(
+          (await kubectl(["get", "--raw", `/api/v1/nodes/${NODE}/proxy/stats/summary`])).stdout,
+        );
+        const podStats = summary.pods.find((p: { podRef: { name: string } }) =>
+          p.podRef.name === "vm-a"
+        );
+        assert.ok(podStats, "vm-a in /stats/summary");
+        const c = podStats.containers[0];
+        assert.ok(c.memory.workingSetBytes > 1e6, `guest memory ${c.memory.workingSetBytes}`);
+        assert.ok(c.cpu.usageCoreNanoSeconds > 0);
         const logs = await kubectl(["logs", "vm-a", "--tail=3"]);
         assert.match(logs.stdout, /guest: sshd started/);
 
