@@ -5,6 +5,7 @@ import "reflect-metadata";
 import { benchNodeStart } from "./node_start.ts";
 import { benchImagePull } from "./image_pull.ts";
 import { benchVmPods } from "./vm_pod.ts";
+import { benchKubeletApi } from "./kubelet_api.ts";
 
 export interface BenchResult {
   name: string;
@@ -20,6 +21,7 @@ const results: BenchResult[] = [];
 results.push(...await benchNodeStart());
 results.push(...await benchImagePull());
 results.push(...await benchVmPods());
+results.push(...await benchKubeletApi());
 
 console.log("\nbenchmark results");
 for (const r of results) {

@@ -1,0 +1,42 @@
+// The agent of the kubelet API benchmark, as its own process so its memory can be measured
+// alone: the real agent (config from flags and environment as `main.ts serve` reads them)
+// with the scripted test runtime, whose exec runs commands on this host and whose
+// port-forward reaches local ports (BENCH_PORT_MAP, JSON: pod port -> local port).
+// Prints "ready" once the node is registered; stops on SIGTERM.
+
+import "reflect-metadata";
+import os from "node:os";
+import { startAgent } from "../src/agent.ts";
+import { parseConfig } from "../src/config/parse.ts";
+import { createLogger } from "../src/telemetry/log.ts";
+import { ScriptedRuntime } from "../tests/support/scripted_runtime.ts";
+
+const env = Deno.env.toObject();
+const parsed = parseConfig(Deno.args, env, {
+  os: Deno.build.os,
+  homeDir: os.homedir(),
+  hostname: os.hostname(),
+  pathExists: (p) => {
+    try {
+      Deno.statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+});
+if (!parsed.ok) {
+  console.error(parsed.errors.join("\n"));
+  Deno.exit(2);
+}
+const log = createLogger({ level: parsed.config.logLevel });
+const runtime = new ScriptedRuntime({
+  dockerReachable: false,
+  startDelayMs: 10,
+  portMap: JSON.parse(env.BENCH_PORT_MAP ?? "{}"),
+});
+const agent = await startAgent(parsed.config, { log, runtime: () => runtime });
+console.log("ready");
+await new Promise<void>((resolve) => Deno.addSignalListener("SIGTERM", () => resolve()));
+await agent.stop();
+Deno.exit(0);
