@@ -42,7 +42,13 @@ function pod(name: string): k8s.V1Pod {
 }
 
 async function serve(
-  opts: { certPath: string; keyPath: string; caPath: string; verifyClients?: boolean },
+  opts: {
+    certPath: string;
+    keyPath: string;
+    caPath: string;
+    verifyClients?: boolean;
+    idleTimeoutMs?: number;
+  },
   runtime: ScriptedRuntime,
   pods: Map<string, k8s.V1Pod>,
 ): Promise<KubeletServer> {
@@ -65,7 +71,7 @@ async function serve(
       list: () => [...pods.values()],
     },
     log,
-    timeouts: { idleTimeoutMs: 60_000, creationTimeoutMs: 500 },
+    timeouts: { idleTimeoutMs: opts.idleTimeoutMs ?? 60_000, creationTimeoutMs: 500 },
     tlsReloadIntervalMs: 100,
   });
 }
@@ -405,6 +411,54 @@ Deno.test({
             "still works",
           ]);
           assert.equal(again.stdout, "still works\n");
+        },
+      );
+
+      await t.step(
+        "idle sessions are closed and their commands stopped (SPDY, WebSocket)",
+        async () => {
+          const quiet = await serve(
+            { certPath, keyPath, caPath: pki.caCert, idleTimeoutMs: 300 },
+            runtime,
+            pods,
+          );
+          try {
+            const started = Date.now();
+            const up = await spdyUpgrade(
+              quiet.port,
+              "/exec/default/p1/vm?command=sleep&command=30&output=1",
+              id,
+              [
+                "v4.channel.k8s.io",
+              ],
+            );
+            assert.ok(up.ok);
+            if (!up.ok) return;
+            await up.session.openStream({ streamtype: "error" });
+            await up.session.openStream({ streamtype: "stdout" });
+            await up.session.closed;
+            const spdyAfter = Date.now() - started;
+            assert.ok(
+              spdyAfter >= 300 && spdyAfter < 5_000,
+              `SPDY session closed after ${spdyAfter} ms`,
+            );
+            await eventually("sleep killed", () => runtime.execs.at(-1)?.exitCode === 137, 5_000);
+
+            const ws = wsConnect(
+              quiet.port,
+              "/exec/default/p1/vm?command=sleep&command=30&output=1",
+              id,
+              [
+                "v4.channel.k8s.io",
+              ],
+            );
+            const wsStarted = Date.now();
+            await ws.closed;
+            const wsAfter = Date.now() - wsStarted;
+            assert.ok(wsAfter >= 300 && wsAfter < 5_000, `WebSocket closed after ${wsAfter} ms`);
+          } finally {
+            await quiet.stop();
+          }
         },
       );
 

@@ -85,7 +85,7 @@ export async function serveWebSocket(
     command = parsed.value;
   }
   const ws = await accept(req, socket, head, protocol);
-  const conn = channelConnection(ws, protocol.includes("base64"));
+  const conn = channelConnection(ws, protocol.includes("base64"), ctx.timeouts.idleTimeoutMs);
   const version = channelVersion(protocol || "channel.k8s.io");
   const abort = new AbortController();
   const stop = () => abort.abort();

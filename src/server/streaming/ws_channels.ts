@@ -6,6 +6,7 @@
 
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import { IdleTimer } from "./idle.ts";
 import { pauseReading, resumeReading } from "./read_pause.ts";
 
 const CLOSE_CHANNEL = 255;
@@ -23,7 +24,16 @@ export interface ChannelConnection {
   close(code?: number, reason?: string): void;
 }
 
-export function channelConnection(ws: WebSocket, base64: boolean): ChannelConnection {
+/**
+ * The channels of `ws`. With `idleTimeoutMs` > 0 the socket is closed after that long without
+ * a message either way, as the kubelet does.
+ */
+export function channelConnection(
+  ws: WebSocket,
+  base64: boolean,
+  idleTimeoutMs = 0,
+): ChannelConnection {
+  const idle = new IdleTimer(idleTimeoutMs, () => ws.terminate());
   // ws pauses its own socket, which under Deno's node:tls does not stop the reads.
   const socket = (ws as unknown as { _socket?: Duplex })._socket;
   const queues = new Map<number, { chunks: Uint8Array[]; ended: boolean; wake?: () => void }>();
@@ -56,6 +66,7 @@ export function channelConnection(ws: WebSocket, base64: boolean): ChannelConnec
   };
 
   ws.on("message", (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+    idle.touch();
     const bytes = toBytes(raw);
     if (bytes.byteLength === 0) return;
     let channel: number;
@@ -86,6 +97,7 @@ export function channelConnection(ws: WebSocket, base64: boolean): ChannelConnec
   });
   ws.once("close", () => {
     open = false;
+    idle.stop();
     for (const q of queues.values()) {
       q.ended = true;
       wake(q);
@@ -95,6 +107,7 @@ export function channelConnection(ws: WebSocket, base64: boolean): ChannelConnec
 
   const send = (channel: number, data: Uint8Array): Promise<void> => {
     if (!open) return Promise.reject(new Error("WebSocket closed"));
+    idle.touch();
     let message: Uint8Array | string;
     if (base64) {
       let binary = "";

@@ -23,7 +23,7 @@ export async function serveWsPortForward(
   if (protocol === "SPDY/3.1+portforward.k8s.io") {
     return await serveSpdyPortForward(ctx, tunnel(ws), new Uint8Array(0), target);
   }
-  const conn = channelConnection(ws, protocol.includes("base64"));
+  const conn = channelConnection(ws, protocol.includes("base64"), ctx.timeouts.idleTimeoutMs);
   const where = `${target.namespace}/${target.pod}`;
   const abort = new AbortController();
   const stop = () => abort.abort();
