@@ -7,6 +7,7 @@ import { ensureServingCert } from "./src/config/serving_cert.ts";
 import { createLogger } from "./src/telemetry/log.ts";
 import { startAgent } from "./src/agent.ts";
 import { selectRuntime } from "./src/runtime/select.ts";
+import { objectReader } from "./src/kube/objects.ts";
 import { VERSION } from "./src/version.ts";
 import { imageCommand } from "./src/image/cli.ts";
 import os from "node:os";
@@ -51,7 +52,8 @@ async function serve(args: string[]): Promise<number> {
 
   const agent = await startAgent(config, {
     log,
-    runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+    runtime: ({ clients, events, host }) =>
+      selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
   }).catch((err) => {
     log.error("agent could not start", { error: err });
     return undefined;

@@ -29,6 +29,12 @@ export interface PullOptions {
   /** Bytes that must stay free beyond the download (default 1 GiB). */
   reserveBytes?: number;
   log?: Logger;
+  /**
+   * Identifies the credentials behind this pull (e.g. a hash of them). Concurrent pulls share
+   * one flight only when this matches too: a pod must never fail on, or ride on, another
+   * pod's credentials.
+   */
+  shareKey?: string;
 }
 
 export interface PullResult extends LocalImage {
@@ -230,7 +236,7 @@ export function pullImage(
   const platform = opts.platform ?? defaultPlatform();
   const key = `${store.layout.root}\n${
     formatReference(ref)
-  }\n${platform.os}/${platform.architecture}`;
+  }\n${platform.os}/${platform.architecture}\n${opts.shareKey ?? ""}`;
   return imageFlights.run(
     key,
     ({ signal, emit }) => pullOnce(client, store, ref, { ...opts, platform }, signal, emit),

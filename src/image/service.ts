@@ -11,6 +11,7 @@ import type { Platform } from "./manifest.ts";
 import { ensureImage, type EnsureResult, type PullPolicy } from "./policy.ts";
 import { activePulls, type PullProgress } from "./pull.ts";
 import { RegistryClient } from "./registry.ts";
+import { parseReference } from "./reference.ts";
 import { ImageStore, type LocalImage } from "./store.ts";
 import type { RetryPolicy } from "./transport.ts";
 import type { Logger } from "../telemetry/log.ts";
@@ -56,6 +57,7 @@ export class ImageService {
     });
     try {
       return await ensureImage(client, this.store, image, policy, {
+        shareKey: await credentialKey(opts.credentials ?? anonymous, image),
         platform: this.opts.platform,
         signal: opts.signal,
         onProgress: opts.onProgress,
@@ -89,6 +91,21 @@ export class ImageService {
   startGc(schedule: GcSchedule): () => void {
     return startImageGc(this.store, schedule, activePulls, this.opts.log);
   }
+}
+
+/** A short fingerprint of the credentials used for `image`'s registry ("" when anonymous). */
+async function credentialKey(credentials: Credentials, image: string): Promise<string> {
+  let registry: string;
+  try {
+    registry = parseReference(image).registry;
+  } catch {
+    return "";
+  }
+  const c = await credentials.forRegistry(registry).catch(() => undefined);
+  if (!c) return "";
+  const bytes = new TextEncoder().encode(JSON.stringify(c));
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...hash.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**

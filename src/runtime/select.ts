@@ -2,7 +2,9 @@
 // host, the agent runs the unavailable runtime, which says so on the node and on every pod.
 
 import type { Config } from "../config/types.ts";
-import type { EventRecorder } from "../kube/events.ts";
+import { type EventRecorder, podRef } from "../kube/events.ts";
+import type { ObjectReader } from "../kube/objects.ts";
+import { podPullCredentials } from "./pull_credentials.ts";
 import type { HostFacts } from "../node/host.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { probeDocker } from "../containers/docker.ts";
@@ -62,7 +64,7 @@ export function qemuVmLimits(host: HostFacts): VmLimits {
 
 export async function selectRuntime(
   config: Config,
-  ctx: { events: EventRecorder; host: HostFacts; log: Logger },
+  ctx: { events: EventRecorder; host: HostFacts; log: Logger; reader?: ObjectReader },
 ): Promise<PodRuntime> {
   const docker = dockerWatcher(config.dockerHost, ctx.log);
   await docker.start();
@@ -96,7 +98,17 @@ export async function selectRuntime(
       });
       runtime = createVmRuntime({
         backend,
-        images: await createStoreImageSource({ cacheDir: config.cacheDir, log: ctx.log }),
+        images: await createStoreImageSource({
+          cacheDir: config.cacheDir,
+          log: ctx.log,
+          credentialsFor: ctx.reader && (async (pod) => {
+            const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
+            for (const p of problems) {
+              ctx.events.record(podRef(pod), "Warning", "FailedToRetrieveImagePullSecret", p);
+            }
+            return credentials;
+          }),
+        }),
         events: ctx.events,
         log: ctx.log,
         ssh: config.ssh,

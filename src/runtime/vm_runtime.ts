@@ -86,11 +86,6 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     const vmContainer = pod.spec!.containers[0];
     const plog = log.with({ pod: podKey(pod) });
 
-    e.slot = slots.tryAcquire();
-    if (!e.slot) {
-      waiting(e, "WaitingForVMSlot", `waiting for a VM slot (${slots.used}/${slots.max} in use)`);
-      e.slot = await slots.acquire(signal);
-    }
     waiting(e, "ContainerCreating", `pulling image ${vmContainer.image}`);
     const t0 = Date.now();
     record(e, "Normal", "Pulling", `Pulling image "${vmContainer.image}"`);
@@ -124,6 +119,13 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     );
     e.state.imageID = e.held.imageID;
 
+    // The slot is taken after the pull: a pod waiting for a slot has its image ready, and a
+    // pod whose image cannot be pulled never holds a VM slot.
+    e.slot = slots.tryAcquire();
+    if (!e.slot) {
+      waiting(e, "WaitingForVMSlot", `waiting for a VM slot (${slots.used}/${slots.max} in use)`);
+      e.slot = await slots.acquire(signal);
+    }
     const spec = {
       id: uid,
       name: podKey(pod),

@@ -9,6 +9,7 @@ import { startRegistry } from "../harness/registry.ts";
 import { testGuest } from "../harness/guest.ts";
 import { type Agent, startAgent } from "../../src/agent.ts";
 import { selectRuntime } from "../../src/runtime/select.ts";
+import { objectReader } from "../../src/kube/objects.ts";
 import { linkExists, removeBridge, tapName } from "../../src/network/linux_bridge.ts";
 import { pidAlive } from "../../src/vm/qemu/vm.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
@@ -40,7 +41,8 @@ Deno.test({
       ], { VZ_SSH_USER: guest.rootUser, VZ_SSH_PRIVATE_KEY_PATH: guest.privateKeyPath });
       agent = await startAgent(config, {
         log,
-        runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+        runtime: ({ clients, events, host }) =>
+          selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
       });
       const admin = adminClients(cp);
       const read = (name: string) => admin.core.readNamespacedPod({ name, namespace: "default" });
@@ -201,7 +203,8 @@ Deno.test({
           assert.ok(pidAlive(pid), "the VM outlives the agent");
           agent = await startAgent(config, {
             log,
-            runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+            runtime: ({ clients, events, host }) =>
+              selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
           });
           // Still the same VM: same QEMU process and address, Ready again once SSH answers.
           const after = await eventually("vm-b Ready after restart", async () => {
@@ -228,7 +231,8 @@ Deno.test({
           const tap = await tapName(before.metadata!.uid!);
           agent = await startAgent(config, {
             log,
-            runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+            runtime: ({ clients, events, host }) =>
+              selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
           });
           await eventually("orphan VM stopped", () => !pidAlive(pid), 20_000);
           assert.equal(await linkExists(tap), false, "orphan tap removed");
@@ -284,6 +288,69 @@ Deno.test({
         );
         assert.deepEqual(left, []);
       });
+      await t.step(
+        "imagePullSecrets: good credentials pull, bad ones name the registry",
+        async () => {
+          const privateImage = image.replace(registry.host, registry.authHost);
+          const dockerconfig = (password: string) => ({
+            auths: {
+              [registry.authHost]: { auth: btoa(`${registry.username}:${password}`) },
+            },
+          });
+          for (
+            const [name, password] of [["pull-good", registry.password], ["pull-bad", "wrong"]]
+          ) {
+            await admin.core.createNamespacedSecret({
+              namespace: "default",
+              body: {
+                metadata: { name },
+                type: "kubernetes.io/dockerconfigjson",
+                data: { ".dockerconfigjson": btoa(JSON.stringify(dockerconfig(password))) },
+              },
+            });
+          }
+          // A fresh cache, so the image really comes from the protected registry.
+          const withSecret = (name: string, secret: string) => {
+            const pod = vmPod(name);
+            pod.spec!.containers[0].image = privateImage;
+            pod.spec!.containers[0].imagePullPolicy = "Always";
+            pod.spec!.imagePullSecrets = [{ name: secret }];
+            return pod;
+          };
+          await admin.core.createNamespacedPod({
+            namespace: "default",
+            body: withSecret("private-bad", "pull-bad"),
+          });
+          await admin.core.createNamespacedPod({
+            namespace: "default",
+            body: withSecret("private-ok", "pull-good"),
+          });
+          const bad = await eventually("private-bad ErrImagePull", async () => {
+            const w = (await read("private-bad")).status?.containerStatuses?.[0]?.state?.waiting;
+            return (w?.reason === "ErrImagePull" || w?.reason === "ImagePullBackOff") && w;
+          }, 60_000);
+          assert.ok(bad.message?.includes(registry.authHost), String(bad.message));
+          assert.ok(!bad.message?.includes("wrong"), "no password in the message");
+          const ev = (await podEvents(admin, "default", "private-bad")).find((e) =>
+            e.reason === "Failed"
+          );
+          assert.ok(ev?.message?.includes(registry.authHost), String(ev?.message));
+          await eventually("private-ok Ready", async () => {
+            const p = await read("private-ok");
+            return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+          }, 180_000);
+          for (const name of ["private-bad", "private-ok"]) {
+            await admin.core.deleteNamespacedPod({ name, namespace: "default" });
+          }
+          for (const name of ["private-bad", "private-ok"]) {
+            await eventually(
+              `${name} gone`,
+              () => read(name).then(() => false, () => true),
+              60_000,
+            );
+          }
+        },
+      );
     } finally {
       await agent?.stop();
       await registry.stop();
