@@ -81,7 +81,8 @@ function tableFrom(auths: Record<string, unknown>, where: string): AuthTable {
 }
 
 /** `.dockerconfigjson` content: `{"auths": {...}}`. */
-export function parseDockerConfigJson(text: string, where = "docker config"): AuthTable {
+/** `text` parsed as a JSON object, or an error naming `where`. */
+function jsonObject(text: string, where: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -89,7 +90,12 @@ export function parseDockerConfigJson(text: string, where = "docker config"): Au
     throw new Error(`${where}: not valid JSON`);
   }
   if (typeof json !== "object" || json === null) throw new Error(`${where}: not a JSON object`);
-  const auths = (json as { auths?: unknown }).auths;
+  return json as Record<string, unknown>;
+}
+
+export function parseDockerConfigJson(text: string, where = "docker config"): AuthTable {
+  const json = jsonObject(text, where);
+  const auths = json.auths;
   if (auths === undefined) return new Map();
   if (typeof auths !== "object" || auths === null) {
     throw new Error(`${where}: "auths" not an object`);
@@ -99,14 +105,7 @@ export function parseDockerConfigJson(text: string, where = "docker config"): Au
 
 /** Legacy `.dockercfg` content: the auths map itself at top level. */
 export function parseDockerCfg(text: string, where = "dockercfg"): AuthTable {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`${where}: not valid JSON`);
-  }
-  if (typeof json !== "object" || json === null) throw new Error(`${where}: not a JSON object`);
-  return tableFrom(json as Record<string, unknown>, where);
+  return tableFrom(jsonObject(text, where), where);
 }
 
 /** Credentials from fixed tables, first match wins (e.g. one per imagePullSecret, in order). */

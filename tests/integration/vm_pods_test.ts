@@ -4,6 +4,7 @@
 // the only VM slot; deletion leaves no QEMU process, tap, clone or work directory.
 
 import assert from "node:assert/strict";
+import type * as k8s from "@kubernetes/client-node";
 import { startControlPlane } from "../harness/control_plane.ts";
 import { startRegistry } from "../harness/registry.ts";
 import { testGuest } from "../harness/guest.ts";
@@ -15,6 +16,9 @@ import { pidAlive } from "../../src/vm/qemu/vm.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
 import { adminClients, eventually, nodeConfig, podEvents, testPod } from "../support/world.ts";
 import { pushTestGuest } from "../support/guest_image.ts";
+
+const isReady = (p: k8s.V1Pod) =>
+  p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
 const log = createLogger({ level: (Deno.env.get("TEST_LOG_LEVEL") ?? "error") as "error" });
 const NODE = "vm-node";
@@ -61,7 +65,7 @@ Deno.test({
         await admin.core.createNamespacedPod({ namespace: "default", body: vmPod("vm-a") });
         first = await eventually("vm-a Ready", async () => {
           const p = await read("vm-a");
-          return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && p;
+          return isReady(p) && p;
         }, 180_000);
         assert.equal(first.status?.phase, "Running");
         assert.match(first.status?.podIP ?? "", /^10\.254\./);
@@ -187,7 +191,7 @@ Deno.test({
 
         await eventually("vm-b Ready", async () => {
           const p = await read("vm-b");
-          return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+          return isReady(p);
         }, 180_000);
       });
 
@@ -209,7 +213,7 @@ Deno.test({
           // Still the same VM: same QEMU process and address, Ready again once SSH answers.
           const after = await eventually("vm-b Ready after restart", async () => {
             const p = await read("vm-b");
-            return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") &&
+            return isReady(p) &&
               p;
           }, 60_000);
           assert.equal(after.status?.podIP, before.status?.podIP);
@@ -244,7 +248,7 @@ Deno.test({
         await admin.core.createNamespacedPod({ namespace: "default", body: vmPod("vm-c") });
         const ready = await eventually("vm-c Ready", async () => {
           const p = await read("vm-c");
-          return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && p;
+          return isReady(p) && p;
         }, 180_000);
         const uid = ready.metadata!.uid!;
         const pid =
@@ -265,7 +269,7 @@ Deno.test({
         const again = await eventually("vm-c restarted and Ready", async () => {
           const p = await read("vm-c");
           return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 &&
-            p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && p;
+            isReady(p) && p;
         }, 120_000);
         assert.equal(again.status?.phase, "Running");
         await admin.core.deleteNamespacedPod({ name: "vm-c", namespace: "default" });
@@ -276,7 +280,7 @@ Deno.test({
         await admin.core.createNamespacedPod({ namespace: "default", body: vmPod("vm-b") });
         await eventually("new vm-b Ready", async () => {
           const p = await read("vm-b");
-          return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+          return isReady(p);
         }, 180_000);
         const p = await read("vm-b");
         const workDir = `${config.cacheDir}/vms/${p.metadata!.uid}`;
@@ -337,7 +341,7 @@ Deno.test({
           assert.ok(ev?.message?.includes(registry.authHost), String(ev?.message));
           await eventually("private-ok Ready", async () => {
             const p = await read("private-ok");
-            return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+            return isReady(p);
           }, 180_000);
           for (const name of ["private-bad", "private-ok"]) {
             await admin.core.deleteNamespacedPod({ name, namespace: "default" });
