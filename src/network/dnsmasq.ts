@@ -3,6 +3,7 @@
 // DNS is off (--port=0): guests get the host's resolvers from DHCP only if NAT is on.
 
 import type { SubnetPlan } from "./subnet.ts";
+import { leaseFor, parseDnsmasqLeases } from "./leases.ts";
 
 export interface Dnsmasq {
   leasesFile: string;
@@ -66,4 +67,26 @@ export async function startDnsmasq(
       await stderr.catch(() => "");
     },
   };
+}
+
+/**
+ * Tells dnsmasq to forget the lease of `mac` (dhcp_release sends it a DHCPRELEASE), so a
+ * deleted VM leaves no lease behind. Best effort: returns why it could not.
+ */
+export async function releaseLease(
+  opts: { bridge: string; leasesFile: string; mac: string },
+): Promise<string | undefined> {
+  const text = await Deno.readTextFile(opts.leasesFile).catch(() => "");
+  const lease = leaseFor(parseDnsmasqLeases(text), opts.mac);
+  if (!lease) return undefined;
+  try {
+    const out = await new Deno.Command("dhcp_release", {
+      args: [opts.bridge, lease.ip, lease.mac],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return out.success ? undefined : new TextDecoder().decode(out.stderr).trim();
+  } catch (err) {
+    return `dhcp_release: ${(err as Error).message} (install dnsmasq-utils)`;
+  }
 }

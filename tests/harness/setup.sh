@@ -31,7 +31,7 @@ wanted_packages() {
     arm64 | aarch64) qemu=qemu-system-arm ;;
     *) qemu=qemu-system-x86 ;;
   esac
-  echo docker-registry docker.io openssl iproute2 "$qemu" qemu-utils dnsmasq-base \
+  echo docker-registry docker.io openssl iproute2 "$qemu" qemu-utils dnsmasq-base dnsmasq-utils \
     busybox-static dropbear-bin iptables curl util-linux xfsprogs openssh-client
 }
 

@@ -6,6 +6,8 @@ import { createQemuBackend, type QemuBackend } from "../../src/vm/qemu/backend.t
 import { linkExists, removeBridge } from "../../src/network/linux_bridge.ts";
 import { pidAlive, type QemuVm } from "../../src/vm/qemu/vm.ts";
 import { connectSsh, waitForSsh } from "../../src/guest/ssh.ts";
+import { parseDnsmasqLeases } from "../../src/network/leases.ts";
+import { sameMac } from "../../src/network/mac.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
 import type { VmSpec } from "../../src/vm/types.ts";
 import { testGuest } from "../harness/guest.ts";
@@ -111,8 +113,21 @@ Deno.test({
           assert.equal(adopted.state, "stopped");
           assert.equal(pidAlive(pid), false);
           const tap = (JSON.parse(await Deno.readTextFile(`${stateDir}/vm-a/vm.json`))).tap;
+          const leasesBefore = await Deno.readTextFile(backend!.leasesFile);
+          assert.ok(parseDnsmasqLeases(leasesBefore).some((l) => sameMac(l.mac, adopted.mac)));
           await adopted.destroy();
           assert.equal(await linkExists(tap), false, "tap removed");
+          // dnsmasq rewrites its leases file once it has handled the DHCPRELEASE.
+          let leasesAfter = "";
+          for (let i = 0; i < 30; i++) {
+            leasesAfter = await Deno.readTextFile(backend!.leasesFile);
+            if (!parseDnsmasqLeases(leasesAfter).some((l) => sameMac(l.mac, adopted.mac))) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          assert.ok(
+            !parseDnsmasqLeases(leasesAfter).some((l) => sameMac(l.mac, adopted.mac)),
+            `lease released: ${leasesAfter}`,
+          );
           await assert.rejects(Deno.stat(`${stateDir}/vm-a`));
           assert.deepEqual(await backend!.leftovers(), []);
         }

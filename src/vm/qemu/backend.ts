@@ -7,7 +7,7 @@ import type { Vm, VmBackend, VmSpec } from "../types.ts";
 import { randomMac } from "../../network/mac.ts";
 import { planSubnet } from "../../network/subnet.ts";
 import { ensureBridge, ensureNat, removeTap, tapName, tapsOn } from "../../network/linux_bridge.ts";
-import { type Dnsmasq, startDnsmasq } from "../../network/dnsmasq.ts";
+import { type Dnsmasq, releaseLease, startDnsmasq } from "../../network/dnsmasq.ts";
 import { probeKvm } from "./kvm.ts";
 import { pidAlive, QemuVm, recordPath, type VmRecord } from "./vm.ts";
 
@@ -159,6 +159,13 @@ export async function createQemuBackend(opts: QemuBackendOptions): Promise<QemuB
         for (let i = 0; i < 50 && pidAlive(record.pid); i++) {
           await new Promise((r) => setTimeout(r, 100));
         }
+      }
+      if (record) {
+        await releaseLease({
+          bridge: opts.bridge,
+          leasesFile: dnsmasq.leasesFile,
+          mac: record.mac,
+        });
       }
       await removeTap(record?.tap ?? await tapName(id));
       await Deno.remove(workDir, { recursive: true }).catch(() => {});

@@ -6,6 +6,7 @@ import type { Logger } from "../../telemetry/log.ts";
 import type { Vm, VmSpec, VmState } from "../types.ts";
 import { ipFromNeighbours, leaseFor, parseDnsmasqLeases } from "../../network/leases.ts";
 import { createTap, removeTap } from "../../network/linux_bridge.ts";
+import { releaseLease } from "../../network/dnsmasq.ts";
 import { qemuArgs } from "./args.ts";
 import { connectQmp, type QmpClient } from "./qmp.ts";
 
@@ -209,6 +210,14 @@ export class QemuVm implements Vm {
   async destroy(): Promise<void> {
     if (pidAlive(this.record.pid)) await this.stop({ graceful: false, timeoutMs: 0 });
     this.#qmp?.close();
+    const leaseProblem = await releaseLease({
+      bridge: this.deps.bridge,
+      leasesFile: this.deps.leasesFile,
+      mac: this.record.mac,
+    });
+    if (leaseProblem) {
+      this.deps.log.warn("cannot release DHCP lease", { vm: this.spec.name, reason: leaseProblem });
+    }
     await removeTap(this.record.tap);
     await Deno.remove(this.spec.workDir, { recursive: true }).catch((err) => {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
