@@ -5,6 +5,7 @@ import { parseConfig, redactConfig } from "./src/config/parse.ts";
 import { helpText } from "./src/config/help.ts";
 import { ensureServingCert } from "./src/config/serving_cert.ts";
 import { createLogger } from "./src/telemetry/log.ts";
+import { startTracing } from "./src/telemetry/tracing.ts";
 import { startAgent } from "./src/agent.ts";
 import { selectRuntime } from "./src/runtime/select.ts";
 import { objectReader } from "./src/kube/objects.ts";
@@ -50,15 +51,20 @@ async function serve(args: string[]): Promise<number> {
   const cert = await ensureServingCert(config, log);
   log.debug("kubelet serving certificate", { cert: cert.certPath, generated: cert.generated });
 
+  const tracing = await startTracing(config, log);
   const agent = await startAgent(config, {
     log,
+    tracer: tracing.tracer,
     runtime: ({ clients, events, host }) =>
       selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
   }).catch((err) => {
     log.error("agent could not start", { error: err });
     return undefined;
   });
-  if (!agent) return 1;
+  if (!agent) {
+    await tracing.shutdown();
+    return 1;
+  }
 
   const signal = await new Promise<string>((resolve) => {
     for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, () => resolve(s));
@@ -69,6 +75,7 @@ async function serve(args: string[]): Promise<number> {
     Deno.exit(1);
   }, STOP_DEADLINE_MS);
   await agent.stop();
+  await tracing.shutdown(); // flushes the spans of the last syncs
   clearTimeout(deadline);
   return 0;
 }

@@ -11,6 +11,7 @@ import { createPodController, type PodController } from "./pods/controller.ts";
 import type { PodRuntime } from "./runtime/types.ts";
 import { type KubeletServer, startKubeletServer } from "./server/start.ts";
 import type { Logger } from "./telemetry/log.ts";
+import type { Tracer } from "@opentelemetry/api";
 
 export interface AgentDeps {
   /** Builds the runtime once clients and events exist. */
@@ -18,6 +19,8 @@ export interface AgentDeps {
     | PodRuntime
     | Promise<PodRuntime>;
   log: Logger;
+  /** Traces pod syncs when set (see src/telemetry/tracing.ts). */
+  tracer?: Tracer;
   /** Overrides for tests: faster loops. */
   statusIntervalMs?: number;
   leaseIntervalMs?: number;
@@ -62,6 +65,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     workers: config.podSyncWorkers,
     resyncPeriodMs: config.fullResyncPeriodSeconds * 1000,
     hostIP: config.podIp ?? host.primaryIPv4,
+    tracer: deps.tracer,
   });
 
   const abort = new AbortController();

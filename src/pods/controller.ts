@@ -3,6 +3,7 @@
 // line with the runtime (status). Talks to VMs and containers only through PodRuntime.
 
 import type * as k8s from "@kubernetes/client-node";
+import { SpanStatusCode, type Tracer } from "@opentelemetry/api";
 import { errorText, isNotFound, type KubeClients, strategicMerge } from "../kube/client.ts";
 import { type EventRecorder, podRef } from "../kube/events.ts";
 import { type Informer, makeInformer } from "../kube/informer.ts";
@@ -22,6 +23,8 @@ export interface PodControllerOptions {
   resyncPeriodMs: number;
   /** The node's InternalIP, reported as hostIP when the runtime does not set one. */
   hostIP?: string;
+  /** Traces each sync as a `pod.sync` span when set. */
+  tracer?: Tracer;
 }
 
 export interface PodController {
@@ -178,7 +181,8 @@ export function createPodController(opts: PodControllerOptions): PodController {
         await runtime.reconcile(informer.list().filter((p) => !isTerminal(p)))
           .catch((err) => log.error("runtime reconcile failed", { error: errorText(err) }));
       }
-      queue.run(opts.workers, sync, (key, err, delay) => {
+      const work = opts.tracer ? tracedSync(opts.tracer, opts.nodeName, sync) : sync;
+      queue.run(opts.workers, work, (key, err, delay) => {
         log.warn("pod sync failed; retrying", { pod: key, delayMs: delay, error: errorText(err) });
       });
       resync = setInterval(() => {
@@ -190,5 +194,32 @@ export function createPodController(opts: PodControllerOptions): PodController {
       await informer.stop();
       await queue.shutdown();
     },
+  };
+}
+
+/** `sync` inside a `pod.sync` span that records the failure, if any. */
+function tracedSync(
+  tracer: Tracer,
+  nodeName: string,
+  sync: (key: string) => Promise<void>,
+): (key: string) => Promise<void> {
+  return async (key) => {
+    const [namespace, name] = key.split("/");
+    const span = tracer.startSpan("pod.sync", {
+      attributes: {
+        "k8s.pod.namespace": namespace,
+        "k8s.pod.name": name,
+        "k8s.node.name": nodeName,
+      },
+    });
+    try {
+      await sync(key);
+    } catch (err) {
+      span.recordException(err instanceof Error ? err : String(err));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorText(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
   };
 }
