@@ -567,7 +567,20 @@ export function redactConfig(c: Config): Record<string, unknown> {
     "ssh.privateKeyPath": ssh.privateKeyPath,
     "ssh.privateKey": secret(ssh.privateKey),
     "ssh.privateKeyPassphrase": secret(ssh.privateKeyPassphrase),
+    otlpEndpoint: c.otlpEndpoint === undefined ? undefined : withoutUserInfo(c.otlpEndpoint),
   };
+}
+
+/** A URL without user:password@ and query, which may carry credentials. */
+function withoutUserInfo(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) u.username = u.password = "";
+    u.search = "";
+    return u.toString();
+  } catch {
+    return REDACTED;
+  }
 }
 
 function isIpv4Cidr(text: string): boolean {

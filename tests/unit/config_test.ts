@@ -723,3 +723,13 @@ Deno.test("qemu network options are validated", () => {
   assert.match(text, /--qemu-bridge/);
   assert.match(text, /--max-vms/);
 });
+
+Deno.test("redactConfig hides credentials inside the OTLP endpoint", () => {
+  const r = parseConfig([], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: "https://bob:s3cret@otel.example:4318/?token=t0k",
+  }, LINUX);
+  assert.ok(r.ok);
+  const text = JSON.stringify(redactConfig(r.config));
+  assert.ok(!text.includes("s3cret") && !text.includes("t0k") && !text.includes("bob"), text);
+  assert.match(text, /otel\.example:4318/);
+});
