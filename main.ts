@@ -2,6 +2,7 @@
 // the version. Later subcommands (image, run) hang off the same table.
 
 import { parseConfig, redactConfig } from "./src/config/parse.ts";
+import { localHost } from "./src/config/local_host.ts";
 import { helpText } from "./src/config/help.ts";
 import { ensureServingCert } from "./src/config/serving_cert.ts";
 import { createLogger } from "./src/telemetry/log.ts";
@@ -11,7 +12,6 @@ import { selectRuntime } from "./src/runtime/select.ts";
 import { objectReader } from "./src/kube/objects.ts";
 import { VERSION } from "./src/version.ts";
 import { imageCommand } from "./src/image/cli.ts";
-import os from "node:os";
 
 const USAGE = `usage: macos-vz-kubelet [serve] [options]    run the node agent (default)
        macos-vz-kubelet image <command> …        pull, push, inspect, ls, rm, prune VM images
@@ -26,19 +26,7 @@ async function serve(args: string[]): Promise<number> {
     console.log(`${USAGE}\n\n${helpText()}`);
     return 0;
   }
-  const parsed = parseConfig(args, Deno.env.toObject(), {
-    os: Deno.build.os,
-    homeDir: os.homedir(),
-    hostname: os.hostname(),
-    pathExists: (p) => {
-      try {
-        Deno.statSync(p);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-  });
+  const parsed = parseConfig(args, Deno.env.toObject(), localHost());
   if (!parsed.ok) {
     for (const e of parsed.errors) console.error(`error: ${e}`);
     console.error(`${parsed.errors.length} problem(s); nothing started. See --help.`);

@@ -5,26 +5,14 @@
 // Prints "ready" once the node is registered; stops on SIGTERM.
 
 import "reflect-metadata";
-import os from "node:os";
 import { startAgent } from "../src/agent.ts";
 import { parseConfig } from "../src/config/parse.ts";
+import { localHost } from "../src/config/local_host.ts";
 import { createLogger } from "../src/telemetry/log.ts";
 import { ScriptedRuntime } from "../tests/support/scripted_runtime.ts";
 
 const env = Deno.env.toObject();
-const parsed = parseConfig(Deno.args, env, {
-  os: Deno.build.os,
-  homeDir: os.homedir(),
-  hostname: os.hostname(),
-  pathExists: (p) => {
-    try {
-      Deno.statSync(p);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-});
+const parsed = parseConfig(Deno.args, env, localHost());
 if (!parsed.ok) {
   console.error(parsed.errors.join("\n"));
   Deno.exit(2);

@@ -6,6 +6,7 @@ import * as k8s from "@kubernetes/client-node";
 import os from "node:os";
 import type { ControlPlane } from "../harness/control_plane.ts";
 import { parseConfig } from "../../src/config/parse.ts";
+import { localHost } from "../../src/config/local_host.ts";
 import type { Config } from "../../src/config/types.ts";
 import { type KubeClients, loadKubeConfig, makeClients } from "../../src/kube/client.ts";
 import { freePort } from "../harness/ports.ts";
@@ -40,19 +41,10 @@ export async function nodeConfig(
   const parsed = parseConfig(
     ["--nodename", node, "--cache-dir", cacheDir, ...args],
     { ...(await nodeEnv(cp, node)), HOME: os.homedir(), ...env },
-    { os: Deno.build.os, homeDir: os.homedir(), hostname: os.hostname(), pathExists },
+    localHost(),
   );
   if (!parsed.ok) throw new Error(`test config: ${parsed.errors.join("; ")}`);
   return parsed.config;
-}
-
-function pathExists(p: string): boolean {
-  try {
-    Deno.statSync(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Polls `fn` until it returns a value that is not undefined/false, or fails after `ms`. */
