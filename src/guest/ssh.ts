@@ -3,7 +3,7 @@
 // stdin/stdout/stderr, tty and exit code. Built on ssh2.
 
 // @deno-types="@types/ssh2"
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { ClientChannel, ConnectConfig } from "ssh2";
 import type { SshCredentials } from "../config/types.ts";
 import { commandLine } from "./quote.ts";
 
@@ -67,6 +67,9 @@ async function connectConfig(t: SshTarget, timeoutMs: number): Promise<ConnectCo
 export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshSession> {
   if (!t.credentials.user) throw new Error("ssh: no user (set VZ_SSH_USER)");
   const cfg = await connectConfig(t, timeoutMs);
+  // ssh2 is loaded on first use: an agent without VM pods should not carry its ~8 MB.
+  // @deno-types="@types/ssh2"
+  const { Client } = await import("ssh2");
   const client = new Client();
   await new Promise<void>((resolve, reject) => {
     client.once("ready", () => resolve());
