@@ -12,7 +12,8 @@ import type { AdmissionContext } from "./admission.ts";
 import type { PodRuntime, VmLimits } from "./types.ts";
 import { createUnavailableRuntime } from "./unavailable.ts";
 import { createVmRuntime } from "./vm_runtime.ts";
-import { createStoreImageSource } from "./image_source.ts";
+import type { StoreImageSourceOptions } from "./image_source.ts";
+import type { ImageSource } from "./images.ts";
 import { createQemuBackend } from "../vm/qemu/backend.ts";
 
 /** VM bounds when no backend states its own: whole host CPUs, 1 GiB up to host memory. */
@@ -48,6 +49,20 @@ export function dockerWatcher(dockerHost: string, log: Logger, intervalMs = 30_0
     stop() {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * The image subsystem, loaded when the first pod needs an image: an agent with no VM pods
+ * does not carry its modules in memory.
+ */
+function lazyImageSource(opts: StoreImageSourceOptions): ImageSource {
+  let source: Promise<ImageSource> | undefined;
+  return {
+    async ensure(ref, o) {
+      source ??= import("./image_source.ts").then((m) => m.createStoreImageSource(opts));
+      return await (await source).ensure(ref, o);
     },
   };
 }
@@ -98,7 +113,7 @@ export async function selectRuntime(
       });
       runtime = createVmRuntime({
         backend,
-        images: await createStoreImageSource({
+        images: lazyImageSource({
           cacheDir: config.cacheDir,
           log: ctx.log,
           credentialsFor: ctx.reader && (async (pod) => {

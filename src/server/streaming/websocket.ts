@@ -5,7 +5,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 // @deno-types="@types/ws"
-import { type WebSocket, WebSocketServer } from "ws";
+import type { WebSocket } from "ws";
 import type { ServerContext } from "../context.ts";
 import type { Route } from "../router.ts";
 import { failure, writeRawStatus } from "../status.ts";
@@ -31,8 +31,13 @@ const STDERR = 2;
 const ERROR = 3;
 const RESIZE = 4;
 
-/** Upgrades to WebSocket with `protocol` ("" when the caller offered none). */
-function accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string) {
+/**
+ * Upgrades to WebSocket with `protocol` ("" when the caller offered none). `ws` is loaded on
+ * the first WebSocket request: kube-apiserver speaks SPDY, so most agents never need it.
+ */
+async function accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string) {
+  // @deno-types="@types/ws"
+  const { WebSocketServer } = await import("ws");
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
