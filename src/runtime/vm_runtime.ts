@@ -55,6 +55,8 @@ interface Entry {
   deleting?: boolean;
   /** Previous stats sample, for CPU rate. */
   lastSample?: GuestSample;
+  /** The SSH session ended (guest rebooted, connection lost): reconnect before use. */
+  sshClosed?: boolean;
 }
 
 const BACKOFF_MS = (n: number) => Math.min(10_000 * 2 ** n, 300_000);
@@ -181,10 +183,56 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
       opts.sshReadinessTimeoutMs,
       signal,
     );
+    watchSession(e);
+    await runPostStart(e, vmContainer);
+    signal.throwIfAborted();
     e.state.ready = true;
     e.failures = 0;
     plog.info("pod ready", { ip: e.state.podIP });
     notify(e);
+  }
+
+  /**
+   * The VM container's postStart exec hook, in the guest; Ready waits for it. A failing hook
+   * fails the start (event FailedPostStartHook), as a kubelet kills such a container.
+   */
+  async function runPostStart(e: Entry, c: k8s.V1Container): Promise<void> {
+    const command = c.lifecycle?.postStart?.exec?.command;
+    if (!command?.length || !e.ssh) return;
+    let stderr = "";
+    const dec = new TextDecoder();
+    const code = await e.ssh.exec(command, {
+      stderr: (d) => void (stderr += dec.decode(d, { stream: true })),
+      signal: e.abort.signal,
+    });
+    if (code !== 0) {
+      const message = `postStart hook ${JSON.stringify(command)} exited ${code}` +
+        (stderr.trim() ? `: ${stderr.trim().slice(0, 300)}` : "");
+      record(e, "Warning", "FailedPostStartHook", message);
+      throw Object.assign(new Error(message), { reason: "PostStartHookError" });
+    }
+  }
+
+  /** The pod's SSH session, reconnected if the guest dropped it (reboot, network blip). */
+  async function session(e: Entry): Promise<SshSession | undefined> {
+    if (e.ssh && !e.sshClosed) return e.ssh;
+    if (!e.state.podIP || e.state.stage !== "running") return undefined;
+    e.ssh?.close();
+    e.ssh = await waitForSsh(
+      { host: e.state.podIP, credentials: opts.ssh },
+      10_000,
+      e.abort.signal,
+    );
+    watchSession(e);
+    return e.ssh;
+  }
+
+  function watchSession(e: Entry) {
+    const ssh = e.ssh;
+    e.sshClosed = false;
+    ssh?.closed.then(() => {
+      if (e.ssh === ssh) e.sshClosed = true;
+    });
   }
 
   function launch(e: Entry) {
@@ -299,7 +347,8 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     if (container !== e.state.pod.spec?.containers?.[0]?.name) {
       throw new NotFoundError(`container ${container} in pod ${ns}/${name}`);
     }
-    if (!e.ssh) throw new Error(`pod ${ns}/${name}: the VM does not answer SSH yet`);
+    const ssh = e.state.ready ? await session(e).catch(() => undefined) : undefined;
+    if (!ssh) throw new Error(`pod ${ns}/${name}: the VM does not answer SSH yet`);
     const env = Object.fromEntries(
       (e.state.pod.spec!.containers[0].env ?? []).filter((v) => v.value !== undefined)
         .map((v) => [v.name, v.value!]),
@@ -307,7 +356,7 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     const out = io.stdout?.getWriter();
     const err = io.stderr?.getWriter();
     try {
-      return await run(e.ssh, {
+      return await run(ssh, {
         env,
         stdin: io.stdin,
         stdout: out ? (d) => out.write(d) : undefined,
@@ -437,9 +486,11 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
     async stats(): Promise<PodStats[]> {
       const out: PodStats[] = [];
       for (const e of entries.values()) {
-        if (e.state.stage !== "running" || !e.ssh) continue;
+        if (e.state.stage !== "running" || !e.state.ready) continue;
+        const ssh = await session(e).catch(() => undefined);
+        if (!ssh) continue;
         if ((e.held?.image.os ?? "linux") !== "linux") continue;
-        const sample = await sampleLinuxGuest(e.ssh).catch(() => undefined);
+        const sample = await sampleLinuxGuest(ssh).catch(() => undefined);
         if (!sample) continue;
         const cores = nanoCores(e.lastSample, sample);
         e.lastSample = sample;

@@ -127,6 +127,10 @@ Deno.test({
         const c = podStats.containers[0];
         assert.ok(c.memory.workingSetBytes > 1e6, `guest memory ${c.memory.workingSetBytes}`);
         assert.ok(c.cpu.usageCoreNanoSeconds > 0);
+        // The guest drops our SSH connection: the next exec reconnects.
+        await kubectl(["exec", "vm-a", "--", "sh", "-c", "kill -9 $PPID"]);
+        const again = await kubectl(["exec", "vm-a", "--", "echo", "reconnected"]);
+        assert.equal(again.stdout, "reconnected\n", again.stderr);
         const logs = await kubectl(["logs", "vm-a", "--tail=3"]);
         assert.match(logs.stdout, /guest: sshd started/);
 
@@ -353,6 +357,54 @@ Deno.test({
               60_000,
             );
           }
+        },
+      );
+      await t.step(
+        "postStart hooks run in the guest before Ready; a failing one fails the start",
+        async () => {
+          const hooked = (name: string, script: string) => {
+            const pod = vmPod(name);
+            pod.spec!.containers[0].lifecycle = {
+              postStart: { exec: { command: ["sh", "-c", script] } },
+            };
+            return pod;
+          };
+          await admin.core.createNamespacedPod({
+            namespace: "default",
+            body: hooked("hook-ok", "echo hook-ran > /tmp/hook"),
+          });
+          await eventually("hook-ok Ready", async () => isReady(await read("hook-ok")), 180_000);
+          assert.equal(
+            (await kubectl(["exec", "hook-ok", "--", "cat", "/tmp/hook"])).stdout,
+            "hook-ran\n",
+          );
+          await admin.core.deleteNamespacedPod({ name: "hook-ok", namespace: "default" });
+          await eventually(
+            "hook-ok gone",
+            () => read("hook-ok").then(() => false, () => true),
+            60_000,
+          );
+
+          await admin.core.createNamespacedPod({
+            namespace: "default",
+            body: hooked("hook-bad", "echo broken >&2; exit 7"),
+          });
+          const ev = await eventually(
+            "FailedPostStartHook",
+            async () =>
+              (await podEvents(admin, "default", "hook-bad")).find((e) =>
+                e.reason === "FailedPostStartHook"
+              ),
+            180_000,
+          );
+          assert.match(ev.message ?? "", /exited 7: broken/);
+          assert.equal(isReady(await read("hook-bad")), false);
+          await admin.core.deleteNamespacedPod({ name: "hook-bad", namespace: "default" });
+          await eventually(
+            "hook-bad gone",
+            () => read("hook-bad").then(() => false, () => true),
+            60_000,
+          );
         },
       );
     } finally {
