@@ -353,6 +353,19 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
       (e.state.pod.spec!.containers[0].env ?? []).filter((v) => v.value !== undefined)
         .map((v) => [v.name, v.value!]),
     );
+    // The caller's terminal size comes first on the resize stream: open the pty with it.
+    let size = { rows: 24, cols: 80 };
+    let resize = io.resize;
+    if (io.tty && io.resize) {
+      const reader = io.resize.getReader();
+      const first = await Promise.race([
+        reader.read(),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 1_000)),
+      ]);
+      if (first?.value) size = { rows: first.value.height, cols: first.value.width };
+      reader.releaseLock();
+      resize = first?.done ? undefined : io.resize;
+    }
     const out = io.stdout?.getWriter();
     const err = io.stderr?.getWriter();
     try {
@@ -361,8 +374,8 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
         stdin: io.stdin,
         stdout: out ? (d) => out.write(d) : undefined,
         stderr: err ? (d) => err.write(d) : undefined,
-        tty: io.tty ? { rows: 24, cols: 80 } : undefined,
-        resize: io.resize,
+        tty: io.tty ? size : undefined,
+        resize,
         signal: io.signal,
       });
     } finally {

@@ -5,7 +5,14 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import { startControlPlane } from "../harness/control_plane.ts";
-import { adminClients, eventually, nodeEnv, podEvents, testPod } from "../support/world.ts";
+import {
+  adminClients,
+  denoDirEnv,
+  eventually,
+  nodeEnv,
+  podEvents,
+  testPod,
+} from "../support/world.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -72,6 +79,7 @@ Deno.test({
     const child = agentCommand(["--nodename", "cli-node", "--cache-dir", cacheDir], {
       ...env,
       HOME: cacheDir,
+      ...denoDirEnv(),
       // No QEMU on PATH: the qemu backend cannot start, so the agent runs without one.
       PATH: "/nonexistent",
       DOCKER_HOST: `unix://${cacheDir}/no-docker.sock`,

@@ -127,6 +127,19 @@ Deno.test({
         const c = podStats.containers[0];
         assert.ok(c.memory.workingSetBytes > 1e6, `guest memory ${c.memory.workingSetBytes}`);
         assert.ok(c.cpu.usageCoreNanoSeconds > 0);
+        // A terminal: kubectl's size reaches the guest's pty.
+        const inner = `${cp.kubectl} --kubeconfig ${cp.adminKubeconfig} exec -it vm-a -- ` +
+          `sh -c 'stty size; test -t 0 && echo is-a-tty; exit 5'`;
+        const tty = await new Deno.Command("script", {
+          args: ["-qfec", `stty cols 91 rows 33; ${inner}`, "/dev/null"],
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const ttyText = new TextDecoder().decode(tty.stdout);
+        assert.equal(tty.code, 5, ttyText);
+        assert.match(ttyText, /33 91/);
+        assert.match(ttyText, /is-a-tty\r\n/);
         // The guest drops our SSH connection: the next exec reconnects.
         await kubectl(["exec", "vm-a", "--", "sh", "-c", "kill -9 $PPID"]);
         const again = await kubectl(["exec", "vm-a", "--", "echo", "reconnected"]);

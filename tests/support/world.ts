@@ -117,3 +117,13 @@ export async function podEvents(
   });
   return list.items;
 }
+
+/**
+ * DENO_DIR of this test run, for agents started as child processes with their own HOME, so
+ * they reuse the module cache instead of downloading every npm package again.
+ */
+export function denoDirEnv(): Record<string, string> {
+  const dir = Deno.env.get("DENO_DIR") ??
+    `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache`}/deno`;
+  return { DENO_DIR: dir };
+}
