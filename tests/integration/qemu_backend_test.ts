@@ -158,3 +158,55 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "qemu backend: NAT for the bridge's subnet (forwarding on, one MASQUERADE rule)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const stateDir = await Deno.makeTempDir({ prefix: "vzk-qemu-nat-" });
+    const bridge = `vzkn${rand()}`;
+    const third = Math.floor(Math.random() * 250) + 1;
+    const cidr = `10.248.${third}.0/24`;
+    const rule = [
+      "-t",
+      "nat",
+      "-C",
+      "POSTROUTING",
+      "-s",
+      cidr,
+      "!",
+      "-d",
+      cidr,
+      "-j",
+      "MASQUERADE",
+    ];
+    const opts = { stateDir, bridge, subnet: cidr, nat: true, maxRunning: 1, log };
+    let backend: QemuBackend | undefined;
+    try {
+      backend = await createQemuBackend(opts);
+      const check = await new Deno.Command("iptables", { args: rule, stderr: "null" }).output();
+      assert.ok(check.success, "MASQUERADE rule installed");
+      assert.equal((await Deno.readTextFile("/proc/sys/net/ipv4/ip_forward")).trim(), "1");
+      // A second start (agent restart) does not add the rule twice.
+      await backend.close();
+      backend = await createQemuBackend(opts);
+      const listed = await new Deno.Command("iptables", {
+        args: ["-t", "nat", "-S", "POSTROUTING"],
+        stdout: "piped",
+      }).output();
+      const rules = new TextDecoder().decode(listed.stdout).split("\n")
+        .filter((l) => l.includes(cidr) && l.includes("MASQUERADE"));
+      assert.equal(rules.length, 1, rules.join("\n"));
+    } finally {
+      await backend?.close();
+      await new Deno.Command("iptables", {
+        args: ["-t", "nat", "-D", ...rule.slice(3)],
+        stderr: "null",
+      })
+        .output().catch(() => {});
+      await removeBridge(bridge).catch(() => {});
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
