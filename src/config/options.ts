@@ -70,7 +70,10 @@ export type OptionKey =
   | "sshReadinessTimeout"
   | "qemuBridge"
   | "qemuSubnet"
-  | "qemuNat";
+  | "qemuNat"
+  | "insecureRegistries"
+  | "imageGcUnusedFor"
+  | "imageGcMinFree";
 
 export interface OptionSpec {
   key: OptionKey;
@@ -410,6 +413,42 @@ export const OPTIONS: readonly OptionSpec[] = [
     valueName: "BOOL",
     description: "qemu backend: masquerade guest traffic to the host's uplink (needs iptables).",
     default: "true",
+  },
+  {
+    key: "insecureRegistries",
+    flag: "insecure-registries",
+    env: "VZK_INSECURE_REGISTRIES",
+    kind: "string",
+    format: "no-spaces",
+    group: "guests",
+    valueName: "HOST[:PORT],...",
+    description: "Registries reached over plain HTTP although not on loopback (comma-separated).",
+    defaultHelp: "none (loopback registries always may use plain HTTP)",
+  },
+  {
+    key: "imageGcUnusedFor",
+    flag: "image-gc-unused-for",
+    env: "VZK_IMAGE_GC_UNUSED_FOR",
+    kind: "duration",
+    min: 0,
+    group: "guests",
+    valueName: "DURATION",
+    description: "Cached VM images no pod used for this long are removed; 0 keeps them until " +
+      "disk space runs low.",
+    default: "168h",
+  },
+  {
+    key: "imageGcMinFree",
+    flag: "image-gc-min-free",
+    env: "VZK_IMAGE_GC_MIN_FREE",
+    kind: "int",
+    min: 0,
+    max: 90,
+    group: "guests",
+    valueName: "PERCENT",
+    description: "When less than this share of the cache's file system is free, unused images " +
+      "are removed (oldest use first).",
+    default: "15",
   },
   {
     key: "cacheDir",

@@ -138,6 +138,12 @@ function buildConfig(ctx: Ctx): Config {
       subnet: readString(ctx, "qemuSubnet") ?? "10.251.0.0/24",
       nat: readBool(ctx, "qemuNat"),
     },
+    insecureRegistries: (readString(ctx, "insecureRegistries") ?? "").split(",")
+      .map((r) => r.trim()).filter((r) => r),
+    imageGc: {
+      unusedForSeconds: readNumber(ctx, "imageGcUnusedFor", toDuration) ?? 7 * 24 * 3600,
+      minFreePercent: readNumber(ctx, "imageGcMinFree", toInt) ?? 15,
+    },
   };
 }
 

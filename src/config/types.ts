@@ -62,4 +62,8 @@ export interface Config {
   sshReadinessTimeoutSeconds: number;
   /** The qemu backend's own network: a bridge, its subnet, NAT to the uplink. */
   qemu: { bridge: string; subnet: string; nat: boolean };
+  /** Registries reached over plain HTTP although not on loopback. */
+  insecureRegistries: string[];
+  /** Image garbage collection: unused for longer than this, or free space below this. */
+  imageGc: { unusedForSeconds: number; minFreePercent: number };
 }

@@ -67,6 +67,34 @@ function lazyImageSource(opts: StoreImageSourceOptions): ImageSource {
   };
 }
 
+/**
+ * Image garbage collection in the background: first run after `delayMs` (the image modules
+ * load then), then every 10 minutes. Leased images (pods using them) are never removed.
+ */
+function startImageGc(config: Config, log: Logger, delayMs = 60_000): () => void {
+  let stopGc: (() => void) | undefined;
+  let stopped = false;
+  const timer = setTimeout(async () => {
+    try {
+      const { ImageService } = await import("../image/service.ts");
+      const images = await ImageService.open({ cacheDir: config.cacheDir, log });
+      if (stopped) return;
+      stopGc = images.startGc({
+        intervalMs: 10 * 60_000,
+        unusedForMs: config.imageGc.unusedForSeconds * 1000,
+        minFreeRatio: config.imageGc.minFreePercent / 100,
+      });
+    } catch (err) {
+      log.error("image garbage collection cannot start", { error: err });
+    }
+  }, delayMs);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    stopGc?.();
+  };
+}
+
 /** The qemu backend's bounds: tiny Linux guests are fine; at most the host's CPUs and memory. */
 export function qemuVmLimits(host: HostFacts): VmLimits {
   return {
@@ -116,6 +144,7 @@ export async function selectRuntime(
         images: lazyImageSource({
           cacheDir: config.cacheDir,
           log: ctx.log,
+          insecureRegistries: config.insecureRegistries,
           credentialsFor: ctx.reader && (async (pod) => {
             const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
             for (const p of problems) {
@@ -138,9 +167,11 @@ export async function selectRuntime(
       runtime = unavailable(`the qemu backend cannot start: ${why}`);
     }
   }
+  const stopGc = config.backend === "qemu" ? startImageGc(config, ctx.log) : () => {};
   const close = runtime.close;
   runtime.close = async () => {
     docker.stop();
+    stopGc();
     await close();
   };
   return runtime;

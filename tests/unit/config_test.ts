@@ -85,6 +85,8 @@ Deno.test("defaults on Linux", () => {
       maxVms: 2,
       sshReadinessTimeoutSeconds: 600,
       qemu: { bridge: "vzk0", subnet: "10.251.0.0/24", nat: true },
+      insecureRegistries: [],
+      imageGc: { unusedForSeconds: 604800, minFreePercent: 15 },
     } satisfies Config,
   );
 });
@@ -152,6 +154,9 @@ Deno.test("every option is read", () => {
     "--qemu-bridge=br-test",
     "--qemu-subnet=10.77.0.0/16",
     "--qemu-nat=false",
+    "--insecure-registries=reg.local:5000,other:80",
+    "--image-gc-unused-for=24h",
+    "--image-gc-min-free=20",
   ];
   const env: Env = {
     KUBECONFIG: "/etc/vz/kubeconfig",
@@ -215,6 +220,8 @@ Deno.test("every option is read", () => {
       maxVms: 3,
       sshReadinessTimeoutSeconds: 90,
       qemu: { bridge: "br-test", subnet: "10.77.0.0/16", nat: false },
+      insecureRegistries: ["reg.local:5000", "other:80"],
+      imageGc: { unusedForSeconds: 86400, minFreePercent: 20 },
     } satisfies Config,
   );
 });
@@ -242,6 +249,9 @@ Deno.test("every flag has an environment twin VZK_<FLAG> that works", () => {
     "qemu-bridge": "br9",
     "qemu-subnet": "10.9.0.0/24",
     "qemu-nat": "false",
+    "insecure-registries": "reg.local:5000,other:80",
+    "image-gc-unused-for": "24h",
+    "image-gc-min-free": "20",
   };
   const flags = OPTIONS.filter((o) => o.flag);
   assert.deepEqual(flags.map((o) => o.flag).sort(), Object.keys(samples).sort());
