@@ -15,6 +15,7 @@ import { parseReference } from "./reference.ts";
 import { ImageStore, type LocalImage } from "./store.ts";
 import type { RetryPolicy } from "./transport.ts";
 import type { Logger } from "../telemetry/log.ts";
+import type { LocalVmImage } from "../vm/types.ts";
 
 export interface ImageServiceOptions {
   cacheDir: string;
@@ -108,21 +109,8 @@ async function credentialKey(credentials: Credentials, image: string): Promise<s
   return [...hash.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/**
- * A pulled image's local files in the shape the VM backends take (structurally the same as
- * src/vm's LocalVmImage; this module does not import src/vm). Paths are read-only bases:
- * clone them before writing.
- */
-export interface VmImageFiles {
-  os: "linux" | "darwin";
-  disk: string;
-  aux?: string;
-  kernel?: string;
-  initrd?: string;
-  cmdline?: string;
-  hardwareModel?: Uint8Array;
-  machineId?: Uint8Array;
-}
+/** A pulled image's local files as the VM backends take them (read-only: clone first). */
+export type VmImageFiles = LocalVmImage;
 
 function fromBase64(text: string): Uint8Array {
   return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));

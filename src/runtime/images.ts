@@ -4,7 +4,9 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { LocalVmImage } from "../vm/types.ts";
 
-export type PullPolicy = "Always" | "IfNotPresent" | "Never";
+import { defaultPullPolicy, type PullPolicy } from "../image/policy.ts";
+
+export type { PullPolicy };
 
 export interface HeldImage {
   image: LocalVmImage;
@@ -29,12 +31,9 @@ export interface ImageSource {
   ): Promise<HeldImage>;
 }
 
-/** Kubernetes' default: Always for `:latest` or untagged references, else IfNotPresent. */
+/** The container's imagePullPolicy, or Kubernetes' default for its image reference. */
 export function pullPolicyOf(container: k8s.V1Container): PullPolicy {
   const p = container.imagePullPolicy;
   if (p === "Always" || p === "IfNotPresent" || p === "Never") return p;
-  const ref = container.image ?? "";
-  if (ref.includes("@")) return "IfNotPresent";
-  const tag = /:([^/:]+)$/.exec(ref)?.[1];
-  return !tag || tag === "latest" ? "Always" : "IfNotPresent";
+  return defaultPullPolicy(container.image ?? "");
 }

@@ -9,6 +9,7 @@ import { planSubnet } from "../../network/subnet.ts";
 import { ensureBridge, ensureNat, removeTap, tapName, tapsOn } from "../../network/linux_bridge.ts";
 import { type Dnsmasq, releaseLease, startDnsmasq } from "../../network/dnsmasq.ts";
 import { probeKvm } from "./kvm.ts";
+import { createQcow2Overlay } from "../../image/clone.ts";
 import { pidAlive, QemuVm, recordPath, type VmRecord } from "./vm.ts";
 
 export interface QemuBackendOptions {
@@ -39,18 +40,6 @@ async function qemuVersion(qemu: string): Promise<string> {
       `qemu backend: ${qemu} cannot run (${(err as Error).message}); install QEMU ` +
         `(Debian: apt-get install qemu-system-x86 qemu-utils)`,
     );
-  }
-}
-
-/** A copy-on-write qcow2 overlay whose backing file is the read-only cached disk. */
-export async function createOverlay(base: string, overlay: string): Promise<void> {
-  const out = await new Deno.Command("qemu-img", {
-    args: ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, overlay],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(`qemu-img overlay of ${base}: ${new TextDecoder().decode(out.stderr).trim()}`);
   }
 }
 
@@ -116,7 +105,7 @@ export async function createQemuBackend(opts: QemuBackendOptions): Promise<QemuB
 
     async create(spec: VmSpec): Promise<Vm> {
       await Deno.mkdir(spec.workDir, { recursive: true });
-      await createOverlay(spec.image.disk, `${spec.workDir}/disk.qcow2`);
+      await createQcow2Overlay(spec.image.disk, `${spec.workDir}/disk.qcow2`);
       const record: VmRecord = {
         id: spec.id,
         name: spec.name,
