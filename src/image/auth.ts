@@ -219,10 +219,9 @@ export class Authenticator {
     return header;
   }
 
-  /** A plain-HTTP realm is acceptable only when the registry itself is reached over plain HTTP. */
+  /** A plain-HTTP realm is acceptable only where plain HTTP is (loopback, insecure registries). */
   #plainRealmAllowed(registry: string, realm: URL): boolean {
-    return this.transport.baseUrl(registry).startsWith("http:") ||
-      this.transport.baseUrl(realm.host).startsWith("http:");
+    return this.transport.plainAllowed(registry) || this.transport.plainAllowed(realm.host);
   }
 
   async #checkServer(r: Response, registry: string): Promise<Response> {

@@ -1,9 +1,10 @@
 // A pool of chunk workers (chunk_worker.ts) for chunked pulls: each chunk is downloaded,
 // gunzipped, verified and written on its own thread, so a chunked pull uses every core.
-// Errors come back with their class (digest mismatch, authentication, not found) intact.
+// Errors come back with their class (digest mismatch, authentication, not found, untrusted
+// certificate) intact.
 
 import { DigestMismatchError } from "./digest.ts";
-import { AuthError, NotFoundError, RegistryError } from "./errors.ts";
+import { AuthError, NotFoundError, RegistryError, TlsCertificateError } from "./errors.ts";
 import type { ChunkJob, ChunkReply, WireError } from "./chunk_worker.ts";
 import type { SparseWriterStats } from "./sparse.ts";
 import { runChunk } from "./chunk_run.ts";
@@ -25,6 +26,9 @@ export function unwire(e: WireError): Error {
       break;
     case "RegistryError":
       err = new RegistryError("", e.registry ?? "", e.status ?? 0, e.code);
+      break;
+    case "TlsCertificateError":
+      err = new TlsCertificateError(e.registry ?? "", e.problem ?? "");
       break;
     default:
       err = new Error("");

@@ -6,7 +6,7 @@
 import { type ChunkSpec, runChunk } from "./chunk_run.ts";
 import type { RegistryCredential } from "./credentials.ts";
 import { staticCredentials } from "./credentials.ts";
-import { RegistryError } from "./errors.ts";
+import { RegistryError, TlsCertificateError } from "./errors.ts";
 import { RegistryClient } from "./registry.ts";
 import type { SparseWriterStats } from "./sparse.ts";
 import type { RetryPolicy } from "./transport.ts";
@@ -30,6 +30,8 @@ export interface WireError {
   status?: number;
   registry?: string;
   code?: string;
+  /** TlsCertificateError: what the TLS layer said. */
+  problem?: string;
 }
 
 export type ChunkReply =
@@ -71,6 +73,10 @@ function wire(err: unknown): WireError {
     out.status = err.status;
     out.registry = err.registry;
     out.code = err.code;
+  }
+  if (err instanceof TlsCertificateError) {
+    out.registry = err.registry;
+    out.problem = err.problem;
   }
   return out;
 }

@@ -30,6 +30,40 @@ export class NotFoundError extends RegistryError {
   }
 }
 
+/**
+ * The registry's TLS certificate is not trusted, or does not fit the registry. Retrying does
+ * not help; the message says what would.
+ */
+export class TlsCertificateError extends Error {
+  constructor(readonly registry: string, readonly problem: string) {
+    const fix = /issuer|self.?signed|UnknownCA|unknown ca/i.test(problem)
+      ? "if a private CA signed it, give that CA's certificate (PEM) with --registry-ca FILE " +
+        "(environment VZK_REGISTRY_CA)"
+      : "the registry must present a valid certificate for this host name";
+    super(`registry ${registry}: TLS certificate not accepted (${problem}); ${fix}`);
+    this.name = "TlsCertificateError";
+  }
+}
+
+/** An error's message followed by its causes' (fetch says "fetch failed"; the cause says why). */
+export function errorDetail(err: unknown): string {
+  let text = messageOf(err);
+  let cause = (err as { cause?: unknown } | undefined)?.cause;
+  for (let depth = 0; cause !== undefined && depth < 4; depth++) {
+    text += `: ${messageOf(cause)}`;
+    cause = (cause as { cause?: unknown } | undefined)?.cause;
+  }
+  return text;
+}
+
+/** What the TLS layer said about the peer's certificate, when that is why `err` happened. */
+export function certificateProblem(err: unknown): string | undefined {
+  const text = errorDetail(err);
+  const m = /invalid peer certificate:? ?([^\n]*)/i.exec(text) ??
+    /(certificate verify failed[^\n]*|UnknownIssuer|self[- ]signed certificate[^\n]*)/i.exec(text);
+  return m ? (m[1] || m[0]).trim() : undefined;
+}
+
 /** Extracts the first OCI error code and message from an error response body. */
 export async function registryErrorDetail(
   response: Response,
@@ -59,6 +93,7 @@ export async function registryErrorDetail(
 /** True for errors worth retrying: connection failures, timeouts, 5xx and 429. */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof AuthError || err instanceof NotFoundError) return false;
+  if (err instanceof TlsCertificateError) return false;
   if (err instanceof RegistryError) return err.status >= 500 || err.status === 429;
   if (err instanceof TypeError) return true; // fetch's network errors
   if (err instanceof Deno.errors.ConnectionReset) return true;

@@ -62,16 +62,19 @@ export class RegistryClient {
   }
 
   /** URL of `/v2/<repository>/<path>` on the reference's registry. */
-  url(ref: ImageReference, path: string): string {
-    return `${this.transport.baseUrl(apiHost(ref.registry))}/v2/${ref.repository}/${path}`;
+  async url(ref: ImageReference, path: string): Promise<string> {
+    return `${await this.transport.baseUrl(apiHost(ref.registry))}/v2/${ref.repository}/${path}`;
   }
 
   /** One request with authentication and retries; throws RegistryError subclasses. */
   request(ref: ImageReference, spec: RequestSpec): Promise<Response> {
     const scope = repositoryScope(ref.repository, spec.push ?? false);
-    const url = /^https?:\/\//.test(spec.path) ? spec.path : this.url(ref, spec.path);
-    const what = `${spec.method ?? "GET"} ${new URL(url).pathname}`;
+    const absolute = /^https?:\/\//.test(spec.path);
+    const what = `${spec.method ?? "GET"} ${
+      absolute ? new URL(spec.path).pathname : `/v2/${ref.repository}/${spec.path.split("?")[0]}`
+    }`;
     const once = async (): Promise<Response> => {
+      const url = absolute ? spec.path : await this.url(ref, spec.path);
       for (let round = 0;; round++) {
         const headers = new Headers(spec.headers);
         const authorization = await this.auth.authorization(ref.registry, scope);

@@ -1,9 +1,17 @@
-// HTTP transport to registries: which scheme a registry gets (TLS unless loopback or listed
-// as insecure), the HTTP client (system trust store plus an optional CA file), redirects
+// HTTP transport to registries: which scheme a registry gets (TLS unless listed as insecure;
+// a loopback registry is asked once whether it speaks TLS and gets plain HTTP only when it
+// does not), the HTTP client (Deno's trust store plus an optional CA file), redirects
 // followed by hand so the registry's Authorization header never reaches another origin
-// (blob storage), and exponential backoff for retryable failures.
+// (blob storage), untrusted certificates reported as such, and exponential backoff for
+// retryable failures.
 
-import { isRetryable, messageOf } from "./errors.ts";
+import {
+  certificateProblem,
+  errorDetail,
+  isRetryable,
+  messageOf,
+  TlsCertificateError,
+} from "./errors.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { silentLogger } from "../telemetry/log.ts";
 
@@ -28,6 +36,8 @@ export interface TransportOptions {
 }
 
 const MAX_REDIRECTS = 5;
+/** How long the TLS question to a loopback registry may take before plain HTTP is assumed. */
+const PROBE_TIMEOUT_MS = 5_000;
 
 /** True for localhost, 127.0.0.0/8 and ::1 (with or without a port). */
 export function isLoopback(registry: string): boolean {
@@ -43,6 +53,8 @@ export class Transport {
   #insecure: Set<string>;
   #client?: Deno.HttpClient;
   #userAgent: string;
+  /** Scheme learned per loopback registry (see #probe). */
+  #loopbackSchemes = new Map<string, Promise<"http" | "https">>();
 
   constructor(opts: TransportOptions = {}) {
     this.retry = opts.retry ?? DEFAULT_RETRY;
@@ -60,10 +72,54 @@ export class Transport {
     }
   }
 
-  /** `http://host` for loopback and insecure registries, `https://host` otherwise. */
-  baseUrl(apiHost: string): string {
-    const plain = isLoopback(apiHost) || this.#insecure.has(apiHost.toLowerCase());
-    return `${plain ? "http" : "https"}://${apiHost}`;
+  /** Whether plain HTTP may be used with `apiHost`: loopback, or listed as insecure. */
+  plainAllowed(apiHost: string): boolean {
+    return isLoopback(apiHost) || this.#insecure.has(apiHost.toLowerCase());
+  }
+
+  /**
+   * `https://host` for every registry, except `http://host` for listed insecure registries
+   * and for loopback registries that do not speak TLS (a loopback registry may be a tunnel
+   * to a TLS registry, or serve its own certificate).
+   */
+  async baseUrl(apiHost: string): Promise<string> {
+    if (!isLoopback(apiHost)) {
+      return `${this.#insecure.has(apiHost.toLowerCase()) ? "http" : "https"}://${apiHost}`;
+    }
+    let scheme = this.#loopbackSchemes.get(apiHost);
+    if (!scheme) {
+      scheme = this.#probe(apiHost);
+      this.#loopbackSchemes.set(apiHost, scheme);
+    }
+    return `${await scheme}://${apiHost}`;
+  }
+
+  /**
+   * Asks a loopback registry for `/v2/` over TLS: any HTTP answer, or a certificate we do not
+   * trust (then the request itself reports it), means TLS. Anything else (a plain-HTTP
+   * server answering the handshake with garbage, nothing listening) means plain HTTP; the
+   * answer is kept only when the registry answered at all, so a registry that comes up
+   * later is asked again.
+   */
+  async #probe(apiHost: string): Promise<"http" | "https"> {
+    try {
+      const response = await fetch(`https://${apiHost}/v2/`, {
+        headers: { "User-Agent": this.#userAgent },
+        redirect: "manual",
+        client: this.#client,
+        signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+      } as RequestInit);
+      await response.body?.cancel();
+      return "https";
+    } catch (err) {
+      if (certificateProblem(err) !== undefined) return "https";
+      if (
+        !/corrupt message|InvalidContentType|record overflow|wrong version/i.test(errorDetail(err))
+      ) {
+        this.#loopbackSchemes.delete(apiHost);
+      }
+      return "http";
+    }
   }
 
   /**
@@ -78,14 +134,23 @@ export class Transport {
     let method = init.method ?? "GET";
     let body = init.body;
     for (let hop = 0;; hop++) {
-      const response = await fetch(current, {
-        ...init,
-        method,
-        body,
-        headers,
-        redirect: "manual",
-        client: this.#client,
-      } as RequestInit);
+      let response: Response;
+      try {
+        response = await fetch(current, {
+          ...init,
+          method,
+          body,
+          headers,
+          redirect: "manual",
+          client: this.#client,
+        } as RequestInit);
+      } catch (err) {
+        const problem = certificateProblem(err);
+        if (problem !== undefined) throw new TlsCertificateError(new URL(current).host, problem);
+        // fetch's own message is "fetch failed": keep the class (retries key off it), add why.
+        if (err instanceof TypeError && err.cause !== undefined) err.message = errorDetail(err);
+        throw err;
+      }
       const location = response.headers.get("location");
       if (response.status < 300 || response.status >= 400 || !location) return response;
       await response.body?.cancel();

@@ -74,7 +74,7 @@ async function startUpload(client: RegistryClient, ref: ImageReference): Promise
       response.status,
     );
   }
-  return new URL(location, client.url(ref, "")).toString();
+  return new URL(location, await client.url(ref, "")).toString();
 }
 
 /** Bytes the registry holds for an upload session (from its Range header `0-<last>`). */

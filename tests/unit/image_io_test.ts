@@ -214,6 +214,15 @@ Deno.test("image chunk pool: errors cross the thread boundary with their class",
   assert.ok(
     unwire({ name: "NotFoundError", message: "gone", registry: "r" }) instanceof NotFoundError,
   );
+  const { TlsCertificateError } = await import("../../src/image/errors.ts");
+  const tls = unwire({
+    name: "TlsCertificateError",
+    message: "registry r: TLS certificate not accepted (UnknownIssuer); ...",
+    registry: "r",
+    problem: "UnknownIssuer",
+  });
+  assert.ok(tls instanceof TlsCertificateError);
+  assert.equal((tls as InstanceType<typeof TlsCertificateError>).problem, "UnknownIssuer");
   const other = unwire({ name: "AbortError", message: "aborted" });
   assert.equal(other.name, "AbortError");
 });

@@ -1,5 +1,6 @@
 // Unit tests of the image subsystem's parsers: references, WWW-Authenticate challenges,
-// manifests and indexes (platform choice), Docker credential files, loopback detection.
+// manifests and indexes (platform choice), Docker credential files, loopback detection and
+// the transport's scheme choice, certificate errors.
 
 import assert from "node:assert/strict";
 import { formatReference, parseReference } from "../../src/image/reference.ts";
@@ -12,6 +13,12 @@ import {
   staticCredentials,
 } from "../../src/image/credentials.ts";
 import { isLoopback, Transport } from "../../src/image/transport.ts";
+import {
+  certificateProblem,
+  errorDetail,
+  isRetryable,
+  TlsCertificateError,
+} from "../../src/image/errors.ts";
 
 const D = "sha256:" + "a".repeat(64);
 
@@ -136,19 +143,63 @@ Deno.test("image credentials: docker config, dockercfg, host normalisation", asy
   );
 });
 
-Deno.test("image transport: plain HTTP only for loopback and listed registries", () => {
+Deno.test("image transport: TLS except for listed registries and plain loopback ones", async () => {
   assert.ok(isLoopback("127.0.0.1:5000"));
   assert.ok(isLoopback("localhost"));
   assert.ok(isLoopback("[::1]:5000"));
   assert.ok(!isLoopback("10.0.0.1:5000"));
   assert.ok(!isLoopback("127.example.com"));
   const t = new Transport({ insecureRegistries: ["reg.lan:5000"] });
-  assert.equal(t.baseUrl("127.0.0.1:5000"), "http://127.0.0.1:5000");
-  assert.equal(t.baseUrl("reg.lan:5000"), "http://reg.lan:5000");
-  assert.equal(t.baseUrl("reg.lan"), "https://reg.lan");
-  assert.equal(t.baseUrl("ghcr.io"), "https://ghcr.io");
+  assert.equal(await t.baseUrl("reg.lan:5000"), "http://reg.lan:5000");
+  assert.equal(await t.baseUrl("reg.lan"), "https://reg.lan");
+  assert.equal(await t.baseUrl("ghcr.io"), "https://ghcr.io");
+  assert.ok(t.plainAllowed("127.0.0.1:5000") && t.plainAllowed("reg.lan:5000"));
+  assert.ok(!t.plainAllowed("reg.lan") && !t.plainAllowed("ghcr.io"));
+  // A loopback registry speaking plain HTTP answers the TLS question with garbage: http.
+  const plain = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    return new Response("{}");
+  });
+  try {
+    const host = `127.0.0.1:${plain.addr.port}`;
+    assert.equal(await t.baseUrl(host), `http://${host}`);
+  } finally {
+    await plain.shutdown();
+  }
+  // Nothing listening: plain HTTP for now (the request reports the refusal).
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closed = `127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
+  l.close();
+  assert.equal(await t.baseUrl(closed), `http://${closed}`);
+  t.close();
   const b = [1, 2, 3, 4, 10].map((a) => t.backoffMs(a));
   assert.ok(b[0] >= 187 && b[0] <= 313, String(b));
   assert.ok(b[3] > b[0] * 4);
   assert.ok(b[4] <= 12_500);
+});
+
+Deno.test("image transport: untrusted certificates are named, with the fix, and not retried", () => {
+  // The shape of Deno's fetch errors: "fetch failed", the TLS layer's reason in the cause.
+  const fetchError = (why: string) =>
+    new TypeError("fetch failed", {
+      cause: new Error(
+        `error sending request for url (https://r/v2/): client error ` +
+          `(Connect): ${why}`,
+      ),
+    });
+  const unknown = fetchError("invalid peer certificate: UnknownIssuer");
+  assert.equal(certificateProblem(unknown), "UnknownIssuer");
+  assert.equal(certificateProblem(fetchError("tcp connect error: Connection refused")), undefined);
+  assert.equal(certificateProblem(new Error("x")), undefined);
+  assert.match(errorDetail(unknown), /^fetch failed: error sending .*UnknownIssuer$/);
+  const err = new TlsCertificateError("127.0.0.1:5443", "UnknownIssuer");
+  assert.equal(
+    err.message,
+    "registry 127.0.0.1:5443: TLS certificate not accepted (UnknownIssuer); if a private CA " +
+      "signed it, give that CA's certificate (PEM) with --registry-ca FILE (environment " +
+      "VZK_REGISTRY_CA)",
+  );
+  assert.equal(isRetryable(err), false);
+  assert.equal(isRetryable(fetchError("tcp connect error: Connection refused")), true);
+  const name = new TlsCertificateError("reg.lan", "NotValidForName");
+  assert.match(name.message, /NotValidForName\); the registry must present a valid certificate/);
 });
