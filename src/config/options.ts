@@ -72,6 +72,8 @@ export type OptionKey =
   | "qemuSubnet"
   | "qemuNat"
   | "insecureRegistries"
+  | "registryCa"
+  | "allowImageCopy"
   | "imageGcUnusedFor"
   | "imageGcMinFree";
 
@@ -424,6 +426,31 @@ export const OPTIONS: readonly OptionSpec[] = [
     valueName: "HOST[:PORT],...",
     description: "Registries reached over plain HTTP although not on loopback (comma-separated).",
     defaultHelp: "none (loopback registries always may use plain HTTP)",
+  },
+  {
+    key: "registryCa",
+    flag: "registry-ca",
+    env: "VZK_REGISTRY_CA",
+    kind: "path",
+    mustExist: true,
+    group: "guests",
+    valueName: "PATH",
+    description: "CA certificates (PEM) trusted for registries' TLS certificates, besides the " +
+      "default trust store: for registries with a private CA.",
+    defaultHelp: "not set (the default trust store only)",
+  },
+  {
+    key: "allowImageCopy",
+    flag: "allow-image-copy",
+    env: "VZK_ALLOW_IMAGE_COPY",
+    kind: "bool",
+    group: "guests",
+    valueName: "BOOL",
+    description: "vz backend: when the cache directory's file system cannot clone files " +
+      "copy-on-write (clonefile needs APFS), give each pod a full copy of its image's disk and " +
+      "auxiliary storage instead of failing the pod. The qemu backend layers qcow2 overlays " +
+      "over the image and never copies.",
+    default: "false",
   },
   {
     key: "imageGcUnusedFor",

@@ -140,6 +140,8 @@ function buildConfig(ctx: Ctx): Config {
     },
     insecureRegistries: (readString(ctx, "insecureRegistries") ?? "").split(",")
       .map((r) => r.trim()).filter((r) => r),
+    registryCaPath: readPath(ctx, "registryCa"),
+    allowImageCopy: readBool(ctx, "allowImageCopy"),
     imageGc: {
       unusedForSeconds: readNumber(ctx, "imageGcUnusedFor", toDuration) ?? 7 * 24 * 3600,
       minFreePercent: readNumber(ctx, "imageGcMinFree", toInt) ?? 15,

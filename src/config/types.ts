@@ -64,6 +64,10 @@ export interface Config {
   qemu: { bridge: string; subnet: string; nat: boolean };
   /** Registries reached over plain HTTP although not on loopback. */
   insecureRegistries: string[];
+  /** --registry-ca: extra CA certificates (PEM file) for registries' TLS. */
+  registryCaPath?: string;
+  /** --allow-image-copy: full copies of image files where copy-on-write is unavailable. */
+  allowImageCopy: boolean;
   /** Image garbage collection: unused for longer than this, or free space below this. */
   imageGc: { unusedForSeconds: number; minFreePercent: number };
 }

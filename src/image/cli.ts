@@ -32,7 +32,8 @@ export const IMAGE_USAGE = `usage: macos-vz-kubelet image <command> [options]
   rm REF                                  remove an image from the cache
   prune [--unused-for HOURS]              remove cached images not in use
 common options: --cache-dir DIR  --insecure-registries HOST[:PORT],... (repeatable)
-  --registry-ca FILE  --docker-config FILE  --platform OS/ARCH  --log-level LEVEL`;
+  --registry-ca FILE (or VZK_REGISTRY_CA)  --docker-config FILE  --platform OS/ARCH
+  --log-level LEVEL`;
 
 class UsageError extends Error {}
 
@@ -77,7 +78,9 @@ function common(values: Record<string, unknown>): Common {
   const client = new RegistryClient({
     credentials: dockerConfigCredentials(values["docker-config"] as string | undefined),
     insecureRegistries: insecure,
-    caFile: values["registry-ca"] as string | undefined,
+    // The agent's environment twin works here too, as VZK_CACHE_DIR does.
+    caFile: (values["registry-ca"] as string | undefined) ||
+      Deno.env.get("VZK_REGISTRY_CA") || undefined,
     log,
   });
   return { cacheDir, client, log, platform };

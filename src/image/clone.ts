@@ -23,7 +23,11 @@ export type DarwinCloner = (src: string, dst: string) => number;
 
 let darwinCloner: DarwinCloner | undefined;
 
-/** Called once by the macOS backend with the shim's clonefile wrapper. */
+/**
+ * The macOS clonefile hook: the vz backend calls it once at start-up with the shim's
+ * `clonefile(src, dst, 0)` wrapper (ffi/), which must never fall back to copying. Until it
+ * is registered, clones on macOS fail with CloneUnsupportedError.
+ */
 export function registerDarwinCloner(fn: DarwinCloner): void {
   darwinCloner = fn;
 }
@@ -120,7 +124,8 @@ export async function cloneFile(
   if (!opts.allowCopy) {
     throw new CloneUnsupportedError(
       `clone ${src} -> ${dst}: ${why}; refusing a full copy of the image. Put the cache ` +
-        `directory on APFS (macOS) or XFS with reflink / btrfs (Linux), or allow copies explicitly`,
+        `directory on APFS (macOS) or XFS with reflink / btrfs (Linux), or allow full copies ` +
+        `with --allow-image-copy (VZK_ALLOW_IMAGE_COPY)`,
     );
   }
   await sparseCopy(src, dst);

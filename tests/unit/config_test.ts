@@ -1,11 +1,18 @@
 // Unit tests of src/config: option table, flag/environment parsing, defaults per OS, error
-// reporting (all at once, secrets hidden), redaction, help text and default paths.
+// reporting (all at once, secrets hidden), redaction, help text, README's option tables and
+// default paths.
 
 import assert from "node:assert/strict";
 import { type HostFacts, parseConfig, redactConfig, wantsHelp } from "../../src/config/parse.ts";
 import { parseDurationSeconds } from "../../src/config/parse.ts";
 import { helpText } from "../../src/config/help.ts";
-import { acceptsText, defaultText, envTwinOf, OPTIONS } from "../../src/config/options.ts";
+import {
+  acceptsText,
+  defaultText,
+  envTwinOf,
+  GROUP_TITLES,
+  OPTIONS,
+} from "../../src/config/options.ts";
 import {
   defaultCacheDir,
   defaultKubeconfigPath,
@@ -86,6 +93,8 @@ Deno.test("defaults on Linux", () => {
       sshReadinessTimeoutSeconds: 600,
       qemu: { bridge: "vzk0", subnet: "10.251.0.0/24", nat: true },
       insecureRegistries: [],
+      registryCaPath: undefined,
+      allowImageCopy: false,
       imageGc: { unusedForSeconds: 604800, minFreePercent: 15 },
     } satisfies Config,
   );
@@ -126,6 +135,7 @@ const EXISTING = [
   "/etc/vz/ca.crt",
   "/etc/vz/clients-ca.crt",
   "/etc/vz/id_ed25519",
+  "/etc/vz/registry-ca.crt",
 ];
 
 Deno.test("every option is read", () => {
@@ -155,6 +165,8 @@ Deno.test("every option is read", () => {
     "--qemu-subnet=10.77.0.0/16",
     "--qemu-nat=false",
     "--insecure-registries=reg.local:5000,other:80",
+    "--registry-ca=/etc/vz/registry-ca.crt",
+    "--allow-image-copy",
     "--image-gc-unused-for=24h",
     "--image-gc-min-free=20",
   ];
@@ -221,6 +233,8 @@ Deno.test("every option is read", () => {
       sshReadinessTimeoutSeconds: 90,
       qemu: { bridge: "br-test", subnet: "10.77.0.0/16", nat: false },
       insecureRegistries: ["reg.local:5000", "other:80"],
+      registryCaPath: "/etc/vz/registry-ca.crt",
+      allowImageCopy: true,
       imageGc: { unusedForSeconds: 86400, minFreePercent: 20 },
     } satisfies Config,
   );
@@ -250,6 +264,8 @@ Deno.test("every flag has an environment twin VZK_<FLAG> that works", () => {
     "qemu-subnet": "10.9.0.0/24",
     "qemu-nat": "false",
     "insecure-registries": "reg.local:5000,other:80",
+    "registry-ca": "/etc/ssl/registry-ca.pem",
+    "allow-image-copy": "true",
     "image-gc-unused-for": "24h",
     "image-gc-min-free": "20",
   };
@@ -695,6 +711,27 @@ Deno.test("the table: unique flags and variables, defaults valid, secrets env-on
   // Static defaults go through the same readers as user values: an empty run is clean.
   assert.ok(parseConfig([], {}, LINUX).ok);
   assert.ok(parseConfig([], {}, DARWIN).ok);
+});
+
+Deno.test("README's option tables are the table: every option, in order, same words", () => {
+  const readme = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
+  const section = readme.slice(
+    readme.indexOf("## Options and environment"),
+    readme.indexOf("\n## ", readme.indexOf("## Options and environment") + 1),
+  );
+  const rows = section.split("\n")
+    .filter((l) => l.startsWith("|") && !/^\|\s*(Flag|-+)\s*\|/.test(l))
+    .map((l) => l.slice(1, -1).split(" | ").map((c) => c.trim()));
+  const expected = (Object.keys(GROUP_TITLES) as (keyof typeof GROUP_TITLES)[]).flatMap((g) =>
+    OPTIONS.filter((o) => o.group === g).map((o) => [
+      o.flag ? `\`--${o.flag}\`` : "",
+      `\`${o.env}\``,
+      defaultText(o),
+      o.description + (o.secret ? " Secret: never logged." : ""),
+    ])
+  );
+  assert.deepEqual(rows, expected);
+  for (const title of Object.values(GROUP_TITLES)) assert.ok(section.includes(`**${title}**`));
 });
 
 // ---------------------------------------------------------------------------------------------
