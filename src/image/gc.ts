@@ -123,12 +123,13 @@ export async function pruneImages(
 
 export interface GcSchedule {
   intervalMs: number;
-  unusedForMs: number;
+  /** Remove images unused for this long (ms); undefined: only when space runs low. */
+  unusedForMs?: number;
   /** Share of the file system (0..1) to keep free. */
   minFreeRatio: number;
 }
 
-/** Runs pruneImages every `intervalMs` until the returned stop() is called. */
+/** Runs pruneImages now and then every `intervalMs` until the returned stop() is called. */
 export function startImageGc(
   store: ImageStore,
   schedule: GcSchedule,
@@ -136,8 +137,9 @@ export function startImageGc(
   log: Logger,
 ): () => void {
   let running = false;
+  let stopped = false;
   const tick = async () => {
-    if (running) return;
+    if (running || stopped) return;
     running = true;
     try {
       const st = await statfs(store.layout.root);
@@ -155,5 +157,9 @@ export function startImageGc(
     }
   };
   const timer = setInterval(tick, schedule.intervalMs);
-  return () => clearInterval(timer);
+  void tick();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

@@ -5,31 +5,23 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { Credentials } from "../image/credentials.ts";
 import { parseReference } from "../image/reference.ts";
-import { ImageService, vmImageFiles } from "../image/service.ts";
-import type { Logger } from "../telemetry/log.ts";
+import { type ImageService, vmImageFiles } from "../image/service.ts";
 import type { HeldImage, ImageSource } from "./images.ts";
 
-export interface StoreImageSourceOptions {
-  cacheDir: string;
-  log: Logger;
-  insecureRegistries?: string[];
-  /** Pull credentials for a pod (its imagePullSecrets and service account's). */
-  credentialsFor?: (pod: k8s.V1Pod) => Promise<Credentials>;
-}
+/** Pull credentials for a pod (its imagePullSecrets and service account's). */
+export type PodCredentials = (pod: k8s.V1Pod) => Promise<Credentials>;
 
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
-export async function createStoreImageSource(opts: StoreImageSourceOptions): Promise<ImageSource> {
-  const images = await ImageService.open({
-    cacheDir: opts.cacheDir,
-    log: opts.log,
-    insecureRegistries: opts.insecureRegistries,
-  });
+export function createStoreImageSource(
+  images: ImageService,
+  credentialsFor?: PodCredentials,
+): ImageSource {
   return {
     async ensure(text, { pod, policy, signal, onProgress }): Promise<HeldImage> {
       let lastReport = 0;
       const result = await images.ensure(text, policy, {
-        credentials: await opts.credentialsFor?.(pod),
+        credentials: await credentialsFor?.(pod),
         signal,
         onProgress: (p) => {
           const now = Date.now();

@@ -12,8 +12,7 @@ import type { AdmissionContext } from "./admission.ts";
 import type { PodRuntime, VmLimits } from "./types.ts";
 import { createUnavailableRuntime } from "./unavailable.ts";
 import { createVmRuntime } from "./vm_runtime.ts";
-import type { StoreImageSourceOptions } from "./image_source.ts";
-import type { ImageSource } from "./images.ts";
+import { type AgentImages, agentImages, type ImageGcTiming } from "./agent_images.ts";
 import { createQemuBackend } from "../vm/qemu/backend.ts";
 
 /** VM bounds when no backend states its own: whole host CPUs, 1 GiB up to host memory. */
@@ -53,48 +52,6 @@ export function dockerWatcher(dockerHost: string, log: Logger, intervalMs = 30_0
   };
 }
 
-/**
- * The image subsystem, loaded when the first pod needs an image: an agent with no VM pods
- * does not carry its modules in memory.
- */
-function lazyImageSource(opts: StoreImageSourceOptions): ImageSource {
-  let source: Promise<ImageSource> | undefined;
-  return {
-    async ensure(ref, o) {
-      source ??= import("./image_source.ts").then((m) => m.createStoreImageSource(opts));
-      return await (await source).ensure(ref, o);
-    },
-  };
-}
-
-/**
- * Image garbage collection in the background: first run after `delayMs` (the image modules
- * load then), then every 10 minutes. Leased images (pods using them) are never removed.
- */
-function startImageGc(config: Config, log: Logger, delayMs = 60_000): () => void {
-  let stopGc: (() => void) | undefined;
-  let stopped = false;
-  const timer = setTimeout(async () => {
-    try {
-      const { ImageService } = await import("../image/service.ts");
-      const images = await ImageService.open({ cacheDir: config.cacheDir, log });
-      if (stopped) return;
-      stopGc = images.startGc({
-        intervalMs: 10 * 60_000,
-        unusedForMs: config.imageGc.unusedForSeconds * 1000,
-        minFreeRatio: config.imageGc.minFreePercent / 100,
-      });
-    } catch (err) {
-      log.error("image garbage collection cannot start", { error: err });
-    }
-  }, delayMs);
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-    stopGc?.();
-  };
-}
-
 /** The qemu backend's bounds: tiny Linux guests are fine; at most the host's CPUs and memory. */
 export function qemuVmLimits(host: HostFacts): VmLimits {
   return {
@@ -105,10 +62,16 @@ export function qemuVmLimits(host: HostFacts): VmLimits {
   };
 }
 
-export async function selectRuntime(
-  config: Config,
-  ctx: { events: EventRecorder; host: HostFacts; log: Logger; reader?: ObjectReader },
-): Promise<PodRuntime> {
+export interface RuntimeContext {
+  events: EventRecorder;
+  host: HostFacts;
+  log: Logger;
+  reader?: ObjectReader;
+  /** When image garbage collection runs (tests shorten it); DEFAULT_IMAGE_GC_TIMING if unset. */
+  imageGc?: ImageGcTiming;
+}
+
+export async function selectRuntime(config: Config, ctx: RuntimeContext): Promise<PodRuntime> {
   const docker = dockerWatcher(config.dockerHost, ctx.log);
   await docker.start();
   const admission = (limits: VmLimits) => (): AdmissionContext => ({
@@ -125,11 +88,23 @@ export async function selectRuntime(
     });
 
   let runtime: PodRuntime;
+  let images: AgentImages | undefined;
   if (config.backend === "vz") {
     runtime = unavailable(
       "the vz (Virtualization.framework) backend is not part of this build yet",
     );
   } else {
+    images = agentImages(
+      config,
+      ctx.log,
+      ctx.reader && (async (pod) => {
+        const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
+        for (const p of problems) {
+          ctx.events.record(podRef(pod), "Warning", "FailedToRetrieveImagePullSecret", p);
+        }
+        return credentials;
+      }),
+    );
     try {
       const backend = await createQemuBackend({
         stateDir: `${config.cacheDir}/vms`,
@@ -141,18 +116,7 @@ export async function selectRuntime(
       });
       runtime = createVmRuntime({
         backend,
-        images: lazyImageSource({
-          cacheDir: config.cacheDir,
-          log: ctx.log,
-          insecureRegistries: config.insecureRegistries,
-          credentialsFor: ctx.reader && (async (pod) => {
-            const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
-            for (const p of problems) {
-              ctx.events.record(podRef(pod), "Warning", "FailedToRetrieveImagePullSecret", p);
-            }
-            return credentials;
-          }),
-        }),
+        images: images.source,
         events: ctx.events,
         log: ctx.log,
         ssh: config.ssh,
@@ -167,7 +131,8 @@ export async function selectRuntime(
       runtime = unavailable(`the qemu backend cannot start: ${why}`);
     }
   }
-  const stopGc = config.backend === "qemu" ? startImageGc(config, ctx.log) : () => {};
+  // Also when the qemu backend cannot start: leases of VMs that outlived the agent stay honoured.
+  const stopGc = images ? images.startGc(ctx.imageGc) : () => {};
   const close = runtime.close;
   runtime.close = async () => {
     docker.stop();
