@@ -177,6 +177,23 @@ async function writeServiceAccountKeys(dir: string): Promise<{ key: string; pub:
   return { key, pub };
 }
 
+/**
+ * A CA of its own and one certificate it signed, for a TLS service outside the cluster (a
+ * registry with a private CA). Writes `${dir}/ca.crt` and `${dir}/${name}.crt|.key`.
+ */
+export async function createPrivateCa(
+  dir: string,
+  name: string,
+  spec: CertSpec,
+): Promise<CertPaths & { caCert: string }> {
+  await Deno.mkdir(dir, { recursive: true });
+  const ca = await createAuthority();
+  await Deno.writeTextFile(`${dir}/ca.crt`, ca.cert.toString("pem") + "\n");
+  const { cert, key } = await issueCert(ca, spec);
+  await writeKeyPair(`${dir}/${name}`, cert, key);
+  return { caCert: `${dir}/ca.crt`, cert: `${dir}/${name}.crt`, key: `${dir}/${name}.key` };
+}
+
 /** Generates a fresh cluster PKI into `dir` (created if needed). */
 export async function createPki(dir: string): Promise<Pki> {
   await Deno.mkdir(dir, { recursive: true });

@@ -1,6 +1,8 @@
 // An OCI/Docker image registry for tests: Debian's `docker-registry` (distribution v2.8) on a
 // free loopback port, plain HTTP and anonymous, plus an htpasswd-protected twin serving the
 // same storage directory on its own port (so an image pushed to one can be pulled from both).
+// startTlsRegistry starts one more kind: anonymous, over TLS with a certificate from a
+// private CA made for it (for --registry-ca).
 //
 // distribution accepts only bcrypt htpasswd entries, which neither openssl nor the Debian base
 // system can produce; the hash is made with the npm package bcryptjs (pure JavaScript, fetched
@@ -10,6 +12,7 @@ import bcrypt from "npm:bcryptjs@3.0.2";
 import { waitFor } from "./api_client.ts";
 import { freePort, looksLikePortClash } from "./ports.ts";
 import { addShutdownHook, type Child, failOnExit, spawnLogged, tailLog } from "./process.ts";
+import type { CertPaths } from "./pki.ts";
 
 export interface Registry {
   /** 127.0.0.1:port, plain HTTP, anonymous. */
@@ -41,7 +44,7 @@ function findRegistryBinary(): string {
   throw new Error("docker-registry not found; install the Debian package docker-registry");
 }
 
-function configFor(dir: string, port: number, htpasswd?: string): string {
+function configFor(dir: string, port: number, htpasswd?: string, tls?: CertPaths): string {
   const config = {
     version: "0.1",
     log: { level: "info", accesslog: { disabled: false }, fields: { service: "registry" } },
@@ -54,11 +57,18 @@ function configFor(dir: string, port: number, htpasswd?: string): string {
       addr: `127.0.0.1:${port}`,
       secret: crypto.randomUUID(),
       headers: { "X-Content-Type-Options": ["nosniff"] },
+      ...(tls ? { tls: { certificate: tls.cert, key: tls.key } } : {}),
     },
     health: { storagedriver: { enabled: false } },
     ...(htpasswd ? { auth: { htpasswd: { realm: "vzk-test-registry", path: htpasswd } } } : {}),
   };
   return JSON.stringify(config, null, 2) + "\n";
+}
+
+interface StartOptions {
+  htpasswd?: string;
+  /** Serve TLS with this certificate; readiness is checked trusting `caCert`. */
+  tls?: CertPaths & { caCert: string };
 }
 
 async function startOne(
@@ -67,13 +77,13 @@ async function startOne(
   name: string,
   expectStatus: number,
   children: Child[],
-  htpasswd?: string,
+  opts: StartOptions = {},
 ): Promise<string> {
   const logPath = `${dir}/${name}.log`;
   for (let attempt = 1;; attempt++) {
     const port = freePort();
     const configPath = `${dir}/${name}.config.yml`;
-    await Deno.writeTextFile(configPath, configFor(dir, port, htpasswd));
+    await Deno.writeTextFile(configPath, configFor(dir, port, opts.htpasswd, opts.tls));
     // clearEnv: REGISTRY_* variables in the caller's environment would override the config.
     const child = await spawnLogged({
       name,
@@ -85,8 +95,14 @@ async function startOne(
     });
     children.push(child);
     const host = `127.0.0.1:${port}`;
+    const client = opts.tls
+      ? Deno.createHttpClient({ caCerts: [await Deno.readTextFile(opts.tls.caCert)] })
+      : undefined;
     const answers = async () => {
-      const response = await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(2000) });
+      const response = await fetch(`${opts.tls ? "https" : "http"}://${host}/v2/`, {
+        signal: AbortSignal.timeout(2000),
+        client,
+      } as RequestInit);
       await response.body?.cancel();
       return response.status === expectStatus;
     };
@@ -99,6 +115,7 @@ async function startOne(
       if (attempt >= START_ATTEMPTS || !looksLikePortClash(await tailLog(logPath))) throw error;
     } finally {
       died.cancel();
+      client?.close();
     }
   }
 }
@@ -130,7 +147,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
   try {
     const [host, authHost] = await Promise.all([
       startOne(binary, opts.dir, "registry", 200, children),
-      startOne(binary, opts.dir, "registry-auth", 401, children, htpasswd),
+      startOne(binary, opts.dir, "registry-auth", 401, children, { htpasswd }),
     ]);
     return {
       host,
@@ -140,6 +157,46 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
       stop,
       pids: children.map((child) => child.pid),
     };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+export interface TlsRegistry {
+  /** 127.0.0.1:port, TLS, anonymous. */
+  host: string;
+  /** PEM of the private CA that signed the registry's certificate (for 127.0.0.1, localhost). */
+  caCert: string;
+  stop(): Promise<void>;
+  pids: number[];
+}
+
+/** Starts an anonymous TLS registry whose certificate only `caCert` vouches for. */
+export async function startTlsRegistry(opts: RegistryOptions): Promise<TlsRegistry> {
+  const binary = findRegistryBinary();
+  await Deno.mkdir(`${opts.dir}/storage`, { recursive: true });
+  // Loaded here: the other registries' users need no X.509 library.
+  const { createPrivateCa } = await import("./pki.ts");
+  const tls = await createPrivateCa(`${opts.dir}/pki`, "registry", {
+    commonName: "vzk-test-registry",
+    server: true,
+    dnsNames: ["localhost"],
+    ips: ["127.0.0.1"],
+  });
+  const children: Child[] = [];
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      removeHook();
+      await Promise.all(children.map((child) => child.stop(5000)));
+    })();
+    return stopped;
+  };
+  const removeHook = addShutdownHook(stop);
+  try {
+    const host = await startOne(binary, opts.dir, "registry-tls", 200, children, { tls });
+    return { host, caCert: tls.caCert, stop, pids: children.map((child) => child.pid) };
   } catch (error) {
     await stop();
     throw error;
