@@ -1,12 +1,17 @@
 // Copy-on-write clones on real file systems: reflinks on a loop-mounted XFS (reflink=1)
 // share extents and leave the base untouched when the clone is written; on a file system
 // without reflinks the clone fails with a clear message unless copying is allowed (then the
-// copy stays sparse); a qcow2 overlay reads the base and keeps writes to itself.
+// copy stays sparse), and the agent's --allow-image-copy is what allows it; a qcow2 overlay
+// reads the base and keeps writes to itself.
 
 import assert from "node:assert/strict";
 import { cloneFile, CloneUnsupportedError, createQcow2Overlay } from "../../src/image/clone.ts";
 import { allocatedBytes, makeSparseDisk, MiB, sha256File } from "./image_support.ts";
 import { makeRunDir, releaseRunDir } from "../harness/run_dir.ts";
+import { parseConfig } from "../../src/config/parse.ts";
+import { localHost } from "../../src/config/local_host.ts";
+import { agentImages } from "../../src/runtime/agent_images.ts";
+import { silentLogger } from "../../src/telemetry/log.ts";
 
 async function sh(cmd: string, args: string[]): Promise<string> {
   const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
@@ -78,6 +83,29 @@ Deno.test("image clone: reflink on XFS, refusal without copy-on-write, qcow2 ove
         assert.ok(await allocatedBytes(`${dir}/copy.img`) < 8 * MiB, "the copy stays sparse");
       },
     );
+
+    await t.step("the agent's --allow-image-copy decides, and the refusal names it", async () => {
+      const base = `${dir}/agent-base.img`;
+      await makeSparseDisk(base, 16 * MiB, 5);
+      const images = (args: string[]) => {
+        const parsed = parseConfig(
+          ["--nodename", "n", "--cache-dir", `${dir}/agent-cache`, ...args],
+          { HOME: dir },
+          localHost(),
+        );
+        if (!parsed.ok) throw new Error(parsed.errors.join("; "));
+        return agentImages(parsed.config, silentLogger).service();
+      };
+      const strict = await images([]);
+      const err = await strict.clone(base, `${dir}/pod-a/disk.img`).catch((e) => e);
+      assert.ok(err instanceof CloneUnsupportedError, String(err));
+      assert.match(err.message, /refusing a full copy of the image/);
+      assert.match(err.message, /--allow-image-copy \(VZK_ALLOW_IMAGE_COPY\)/);
+      await assert.rejects(Deno.stat(`${dir}/pod-a/disk.img`), Deno.errors.NotFound);
+      const lenient = await images(["--allow-image-copy"]);
+      assert.equal(await lenient.clone(base, `${dir}/pod-b/disk.img`), "copy");
+      assert.equal(await sha256File(`${dir}/pod-b/disk.img`), await sha256File(base));
+    });
 
     await t.step("qcow2 overlay reads the base and keeps writes to itself", async () => {
       const base = `${dir}/qbase.img`;
