@@ -126,3 +126,7 @@ export async function benchNodeStart(): Promise<BenchResult[]> {
     await Deno.remove(cache, { recursive: true }).catch(() => {});
   }
 }
+
+if (import.meta.main) {
+  for (const r of await benchNodeStart()) console.log(JSON.stringify(r));
+}
