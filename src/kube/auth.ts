@@ -3,9 +3,9 @@
 // this node). Lives in src/kube because only src/kube builds API clients; src/server sees the
 // narrow AuthApi interface and caches the answers.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { errorText, type KubeClients } from "./client.ts";
-import { makeDenoApiClient } from "./http.ts";
+import type { KubeConfig } from "./kubeconfig.ts";
 
 /** The identity a request authenticated as. */
 export interface UserInfo {
@@ -45,16 +45,21 @@ export interface AuthApi {
  * An AuthApi that asks the API server of `clients`, with the agent's own credentials, over
  * the same Deno HTTP client as every other API call (see http.ts: client-node's default
  * undici transport takes the whole process down when the API server ends a connection).
+ * Both reviews are one POST each, so they go through RestClient directly.
  */
-export function makeAuthApi(clients: Pick<KubeClients, "kc" | "http">): AuthApi {
-  const authn = makeDenoApiClient(clients.kc, clients.http, k8s.AuthenticationV1Api);
-  const authz = makeDenoApiClient(clients.kc, clients.http, k8s.AuthorizationV1Api);
+export function makeAuthApi(clients: Pick<KubeClients, "rest">): AuthApi {
+  const { rest } = clients;
   return {
     async reviewToken(token: string): Promise<TokenReviewResult> {
       let review: k8s.V1TokenReview;
       try {
-        review = await authn.createTokenReview({
-          body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } },
+        const body: k8s.V1TokenReview = {
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenReview",
+          spec: { token },
+        };
+        review = await rest.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", {
+          body,
         });
       } catch (err) {
         throw new Error(`TokenReview failed: ${errorText(err)}`);
@@ -77,26 +82,29 @@ export function makeAuthApi(clients: Pick<KubeClients, "kc" | "http">): AuthApi 
     async reviewAccess(access: NodeAccess): Promise<AccessDecision> {
       let review: k8s.V1SubjectAccessReview;
       try {
-        review = await authz.createSubjectAccessReview({
-          body: {
-            apiVersion: "authorization.k8s.io/v1",
-            kind: "SubjectAccessReview",
-            spec: {
-              user: access.user.username,
-              uid: access.user.uid,
-              groups: access.user.groups,
-              extra: access.user.extra,
-              resourceAttributes: {
-                verb: access.verb,
-                group: "",
-                version: "v1",
-                resource: "nodes",
-                subresource: access.subresource,
-                name: access.node,
-              },
+        const body: k8s.V1SubjectAccessReview = {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            user: access.user.username,
+            uid: access.user.uid,
+            groups: access.user.groups,
+            extra: access.user.extra,
+            resourceAttributes: {
+              verb: access.verb,
+              group: "",
+              version: "v1",
+              resource: "nodes",
+              subresource: access.subresource,
+              name: access.node,
             },
           },
-        });
+        };
+        review = await rest.request(
+          "POST",
+          "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+          { body },
+        );
       } catch (err) {
         throw new Error(`SubjectAccessReview failed: ${errorText(err)}`);
       }
@@ -110,7 +118,7 @@ export function makeAuthApi(clients: Pick<KubeClients, "kc" | "http">): AuthApi 
 }
 
 /** The PEM of the CA the kubeconfig trusts for its cluster, if it names one. */
-export async function clusterCaPem(kc: k8s.KubeConfig): Promise<string | undefined> {
+export async function clusterCaPem(kc: KubeConfig): Promise<string | undefined> {
   const cluster = kc.getCurrentCluster();
   if (cluster?.caData) return atob(cluster.caData);
   if (cluster?.caFile) {

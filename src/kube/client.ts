@@ -1,24 +1,37 @@
 // Builds the Kubernetes API clients. The only module that turns configuration into API
 // access: everything else receives these clients (or narrower interfaces) as arguments.
+// Nothing here loads client-node's generated API at run time (see kubeconfig.ts, rest.ts):
+// only its types, and two dependency-free modules of it (config_types.js, ApiException).
 
-import * as k8s from "@kubernetes/client-node";
+import { ApiException } from "@kubernetes/client-node/dist/gen/apis/exception.js";
 import type { Config } from "../config/types.ts";
-import { denoHttpClient, makeDenoApiClient } from "./http.ts";
+import { type CoordinationApi, coordinationApi } from "./coordination_api.ts";
+import { type CoreApi, coreApi } from "./core_api.ts";
+import { authHeaders } from "./credentials.ts";
+import { denoHttpClient } from "./http.ts";
+import { type KubeConfig, kubeConfigOf, readKubeConfig } from "./kubeconfig.ts";
+import { type RestClient, restClient } from "./rest.ts";
+
+export { mergePatch, strategicMerge } from "./rest.ts";
 
 export interface KubeClients {
-  kc: k8s.KubeConfig;
+  kc: KubeConfig;
   /** Deno's HTTP client with the kubeconfig's certificates (see http.ts). */
   http: Deno.HttpClient;
-  core: k8s.CoreV1Api;
-  coordination: k8s.CoordinationV1Api;
+  /** JSON requests to any API path, authenticated as the kubeconfig user. */
+  rest: RestClient;
+  core: CoreApi;
+  coordination: CoordinationApi;
 }
 
 /** Loads the kubeconfig named by KUBECONFIG (first path of a list). */
-export function loadKubeConfig(config: Pick<Config, "kubeconfigPath" | "apiserverCaPath">) {
+export function loadKubeConfig(
+  config: Pick<Config, "kubeconfigPath" | "apiserverCaPath">,
+): KubeConfig {
   const path = config.kubeconfigPath.split(":").filter((p) => p)[0] ?? config.kubeconfigPath;
-  const kc = new k8s.KubeConfig();
+  let kc: KubeConfig;
   try {
-    kc.loadFromFile(path);
+    kc = readKubeConfig(path);
   } catch (err) {
     throw new Error(
       `KUBECONFIG: cannot load ${path}: ${errorText(err)}; point KUBECONFIG at a kubeconfig ` +
@@ -29,11 +42,10 @@ export function loadKubeConfig(config: Pick<Config, "kubeconfigPath" | "apiserve
   if (!cluster) throw new Error(`KUBECONFIG: ${path} has no current cluster; set current-context`);
   if (config.apiserverCaPath && !cluster.caData && !cluster.caFile) {
     // APISERVER_CA_CERT_LOCATION verifies the API server when the kubeconfig names no CA.
-    const clusters = kc.clusters.map((c) =>
-      c.name === cluster.name ? { ...c, caFile: config.apiserverCaPath } : c
-    );
-    kc.loadFromOptions({
-      clusters,
+    kc = kubeConfigOf({
+      clusters: kc.clusters.map((c) =>
+        c.name === cluster.name ? { ...c, caFile: config.apiserverCaPath } : c
+      ),
       users: kc.users,
       contexts: kc.contexts,
       currentContext: kc.currentContext,
@@ -42,27 +54,17 @@ export function loadKubeConfig(config: Pick<Config, "kubeconfigPath" | "apiserve
   return kc;
 }
 
-export function makeClients(kc: k8s.KubeConfig): KubeClients {
+export function makeClients(kc: KubeConfig): KubeClients {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("KUBECONFIG: no current cluster");
   const http = denoHttpClient(kc);
-  return {
-    kc,
-    http,
-    core: makeDenoApiClient(kc, http, k8s.CoreV1Api),
-    coordination: makeDenoApiClient(kc, http, k8s.CoordinationV1Api),
-  };
+  const rest = restClient(cluster.server, http, authHeaders(kc));
+  return { kc, http, rest, core: coreApi(rest), coordination: coordinationApi(rest) };
 }
-
-/** Request options that send a strategic merge patch. */
-export const strategicMerge = k8s.setHeaderOptions(
-  "Content-Type",
-  k8s.PatchStrategy.StrategicMergePatch,
-);
-/** Request options that send a JSON merge patch. */
-export const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
 /** HTTP status of a failed API call, or undefined for transport errors. */
 export function statusCode(err: unknown): number | undefined {
-  if (err instanceof k8s.ApiException) return err.code;
+  if (err instanceof ApiException) return err.code;
   const code = (err as { code?: unknown; statusCode?: unknown })?.statusCode ??
     (err as { code?: unknown })?.code;
   return typeof code === "number" ? code : undefined;
@@ -74,7 +76,7 @@ export const isForbidden = (err: unknown) => statusCode(err) === 403;
 
 /** The API server's message for a failed call, without the response headers noise. */
 export function errorText(err: unknown): string {
-  if (err instanceof k8s.ApiException) {
+  if (err instanceof ApiException) {
     const body = err.body as unknown;
     let message: string | undefined;
     if (typeof body === "string") {

@@ -4,6 +4,7 @@
 
 import type * as k8s from "@kubernetes/client-node";
 import { errorText, mergePatch } from "./client.ts";
+import type { CoreApi } from "./core_api.ts";
 import type { Logger } from "../telemetry/log.ts";
 
 export type EventType = "Normal" | "Warning";
@@ -49,7 +50,7 @@ interface Seen {
 const FOLD_WINDOW_MS = 10 * 60_000;
 
 export function createEventRecorder(
-  core: k8s.CoreV1Api,
+  core: Pick<CoreApi, "createNamespacedEvent" | "patchNamespacedEvent">,
   nodeName: string,
   log: Logger,
 ): EventRecorder {

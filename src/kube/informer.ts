@@ -1,11 +1,13 @@
-// A list+watch cache of one kind of object, restarted with backoff when its watch fails.
-// Built on client-node's ListWatch (which handles 410 Gone relists) because client-node's
-// makeInformer cannot take a field selector, and a node must watch only its own pods; the
-// watch requests themselves go through Deno's fetch (watch.ts).
+// A list+watch cache of one kind of object, restarted with backoff when its watch fails and
+// when it is stuck. Built on our ListWatch (list_watch.ts, which handles 410 Gone relists):
+// client-node's makeInformer cannot take a field selector, and a node must watch only its
+// own pods; the watch requests themselves go through Deno's fetch (watch.ts).
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "../telemetry/log.ts";
-import { denoWatcher } from "./watch.ts";
+import { ListWatch } from "./list_watch.ts";
+import type { RestClient } from "./rest.ts";
+import { denoWatcher, type Watcher } from "./watch.ts";
 
 export interface Informer<T extends k8s.KubernetesObject> {
   /** Resolves after the first list has been delivered. */
@@ -22,8 +24,7 @@ export interface InformerHandlers<T> {
 }
 
 export function makeInformer<T extends k8s.KubernetesObject>(
-  kc: k8s.KubeConfig,
-  http: Deno.HttpClient,
+  rest: RestClient,
   opts: {
     path: string;
     list: () => Promise<k8s.KubernetesListObject<T>>;
@@ -34,38 +35,26 @@ export function makeInformer<T extends k8s.KubernetesObject>(
 ): Informer<T> {
   // Ask the server to end each watch after 15-25 s: a fresh watch now and then proves the
   // connection alive well before the watcher's own inactivity limit would.
-  const watch = denoWatcher(kc, http);
+  const watch = denoWatcher(rest);
   const serverTimeout = () => 15 + Math.floor(Math.random() * 10);
-  const watcher = {
-    watch: (
-      path: string,
-      query: Record<string, string | number | boolean | undefined>,
-      cb: (phase: string, obj: unknown, raw?: unknown) => void,
-      done: (err: unknown) => void,
-    ) => {
+  const watcher: Watcher = {
+    watch: (path, query, cb, done) => {
       lastConnect = Date.now();
       return watch.watch(path, { ...query, timeoutSeconds: serverTimeout() }, cb, done);
     },
-  } as unknown as k8s.Watch;
+  };
   let lastConnect = Date.now();
-  const lw = new k8s.ListWatch<T>(
-    opts.path,
-    watcher,
-    opts.list,
-    false,
-    undefined,
-    opts.fieldSelector,
-  );
+  const lw = new ListWatch<T>(opts.path, watcher, opts.list, opts.fieldSelector);
   let stopped = false;
   let failures = 0;
   let retry: ReturnType<typeof setTimeout> | undefined;
-  if (opts.handlers.add) lw.on(k8s.ADD, opts.handlers.add);
-  if (opts.handlers.update) lw.on(k8s.UPDATE, opts.handlers.update);
-  if (opts.handlers.delete) lw.on(k8s.DELETE, opts.handlers.delete);
-  lw.on(k8s.CONNECT, () => {
+  if (opts.handlers.add) lw.on("add", opts.handlers.add);
+  if (opts.handlers.update) lw.on("update", opts.handlers.update);
+  if (opts.handlers.delete) lw.on("delete", opts.handlers.delete);
+  lw.on("connect", () => {
     failures = 0;
   });
-  lw.on(k8s.ERROR, (err) => {
+  lw.on("error", (err) => {
     if (stopped) return;
     failures++;
     const delay = Math.min(500 * 2 ** failures, 30_000);

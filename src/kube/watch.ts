@@ -2,7 +2,7 @@
 // streaming GET with ?watch=true, one JSON event per line, `done` exactly once when the
 // stream ends, fails or goes quiet for longer than the inactivity limit.
 
-import * as k8s from "@kubernetes/client-node";
+import { apiUrl, type RestClient } from "./rest.ts";
 
 export type WatchCallback = (phase: string, obj: unknown, raw?: unknown) => void;
 
@@ -15,22 +15,11 @@ export interface Watcher {
   ): Promise<AbortController>;
 }
 
-export function denoWatcher(
-  kc: k8s.KubeConfig,
-  client: Deno.HttpClient,
-  inactivityMs = 60_000,
-): Watcher {
+export function denoWatcher(rest: RestClient, inactivityMs = 60_000): Watcher {
   return {
     async watch(path, query, callback, done) {
-      const cluster = kc.getCurrentCluster();
-      if (!cluster) throw new Error("KUBECONFIG: no current cluster");
-      const url = new URL(cluster.server + path);
-      url.searchParams.set("watch", "true");
-      for (const [k, v] of Object.entries(query)) {
-        if (v !== undefined) url.searchParams.set(k, String(v));
-      }
-      const ctx = new k8s.RequestContext(url.toString(), k8s.HttpMethod.GET);
-      await kc.applySecurityAuthentication(ctx);
+      const url = apiUrl(rest.server, path, { watch: "true", ...query });
+      const headers = await rest.authHeaders();
       const controller = new AbortController();
       let finished = false;
       let timedOut = false;
@@ -56,9 +45,9 @@ export function denoWatcher(
       arm();
       (async () => {
         const resp = await fetch(url, {
-          headers: ctx.getHeaders(),
+          headers,
           signal: controller.signal,
-          client,
+          client: rest.http,
         });
         if (resp.status !== 200) {
           const text = await resp.text().catch(() => "");

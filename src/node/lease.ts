@@ -1,14 +1,18 @@
 // The node's heartbeat: a Lease in kube-node-lease, renewed every 10 s with a 40 s
 // duration, owned by the Node object so it disappears with it.
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
+// client-node's MicroTime (a Date written with microseconds), from its own dependency-free
+// module: the package's index would load the whole generated API.
+import { V1MicroTime } from "@kubernetes/client-node/dist/types.js";
 import { errorText, isConflict, isNotFound } from "../kube/client.ts";
+import type { CoordinationApi } from "../kube/coordination_api.ts";
 import type { Logger } from "../telemetry/log.ts";
 
 export const LEASE_NAMESPACE = "kube-node-lease";
 
 export interface LeaseOptions {
-  coordination: k8s.CoordinationV1Api;
+  coordination: CoordinationApi;
   nodeName: string;
   /** UID of the current Node object, for the owner reference; undefined before registration. */
   nodeUid: () => string | undefined;
@@ -37,7 +41,7 @@ export function leaseBody(nodeName: string, nodeUid: string | undefined, duratio
     spec: {
       holderIdentity: nodeName,
       leaseDurationSeconds: duration,
-      renewTime: new k8s.V1MicroTime(),
+      renewTime: new V1MicroTime(),
     },
   };
   return lease;

@@ -48,7 +48,7 @@ export function createPodController(opts: PodControllerOptions): PodController {
   const deleting = new Set<string>();
   let resync: ReturnType<typeof setInterval> | undefined;
 
-  const informer = makeInformer<k8s.V1Pod>(clients.kc, clients.http, {
+  const informer = makeInformer<k8s.V1Pod>(clients.rest, {
     path: "/api/v1/pods",
     fieldSelector: `spec.nodeName=${opts.nodeName}`,
     list: () =>

@@ -7,8 +7,7 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import { createSign } from "node:crypto";
-import * as k8s from "@kubernetes/client-node";
-import { makeDenoApiClient } from "../../src/kube/http.ts";
+import type * as k8s from "@kubernetes/client-node";
 import { startControlPlane } from "../harness/control_plane.ts";
 import { createPki } from "../harness/pki.ts";
 import { startKubeletWorld } from "../support/kubelet_api_world.ts";
@@ -85,7 +84,7 @@ Deno.test({
       ],
     });
     const admin = adminClients(cp);
-    const rbac = makeDenoApiClient(admin.kc, admin.http, k8s.RbacAuthorizationV1Api);
+    const rbac = "/apis/rbac.authorization.k8s.io/v1";
     const ca = cp.caCertPath;
     const url = (path: string) => `https://127.0.0.1:${world.config.kubeletPort}${path}`;
     const token = async (name: string) => {
@@ -151,23 +150,21 @@ Deno.test({
       );
 
       await t.step("granted nodes/proxy and nodes/stats: the same token succeeds", async () => {
-        await rbac.createClusterRole({
-          body: {
-            metadata: { name: "node-viewer" },
-            rules: [{ apiGroups: [""], resources: ["nodes/proxy", "nodes/stats"], verbs: ["get"] }],
+        const role: k8s.V1ClusterRole = {
+          metadata: { name: "node-viewer" },
+          rules: [{ apiGroups: [""], resources: ["nodes/proxy", "nodes/stats"], verbs: ["get"] }],
+        };
+        await admin.rest.request("POST", `${rbac}/clusterroles`, { body: role });
+        const binding: k8s.V1ClusterRoleBinding = {
+          metadata: { name: "node-viewer" },
+          roleRef: {
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "ClusterRole",
+            name: "node-viewer",
           },
-        });
-        await rbac.createClusterRoleBinding({
-          body: {
-            metadata: { name: "node-viewer" },
-            roleRef: {
-              apiGroup: "rbac.authorization.k8s.io",
-              kind: "ClusterRole",
-              name: "node-viewer",
-            },
-            subjects: [{ kind: "ServiceAccount", name: "viewer", namespace: "default" }],
-          },
-        });
+          subjects: [{ kind: "ServiceAccount", name: "viewer", namespace: "default" }],
+        };
+        await admin.rest.request("POST", `${rbac}/clusterrolebindings`, { body: binding });
         // The denied answer is cached for 1 s (--authorization-webhook-cache-unauthorized-ttl).
         const pods = await eventually(
           "access granted",
