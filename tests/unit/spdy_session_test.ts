@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { SpdySession, type SpdySessionOptions } from "../../src/server/streaming/spdy/session.ts";
 import type { SpdyStream } from "../../src/server/streaming/spdy/stream.ts";
-import { RstStatus } from "../../src/server/streaming/spdy/frames.ts";
+import { type Frame, FrameReader, RstStatus } from "../../src/server/streaming/spdy/frames.ts";
 
 interface Pair {
   client: SpdySession;
@@ -143,7 +143,8 @@ Deno.test("spdy session: PING is answered; RST_STREAM fails the other side; GOAW
 });
 
 Deno.test("spdy session: with a flow-controlling peer, a slow reader holds the writer at the window", async () => {
-  const p = await pair({ peerFlowControl: "on" });
+  // The client announces a 128 KiB stream window (SETTINGS); the server must keep to it.
+  const p = await pair({ peerFlowControl: "on" }, { receiveWindow: 128 * 1024 });
   try {
     const c = await p.client.openStream({ streamtype: "stdout" });
     const s = await p.nextServerStream();
@@ -157,13 +158,56 @@ Deno.test("spdy session: with a flow-controlling peer, a slow reader holds the w
     })();
     await sleep(300);
     assert.equal(written, false, "the writer must wait for window updates");
-    // Nothing beyond the 64 KiB window was sent: it all sits unread at the client.
-    assert.ok(c.buffered <= 65_536, `client holds ${c.buffered} bytes`);
+    // Nothing beyond the announced window was sent: it all sits unread at the client.
+    assert.ok(c.buffered <= 128 * 1024, `client holds ${c.buffered} bytes`);
+    assert.ok(c.buffered > 65_536, `the window was the announced one, not 64 KiB`);
     assert.ok(c.buffered > 0);
     const got = await readAll(c.readable);
     await writing;
     assert.equal(got.byteLength, payload.byteLength);
     assert.deepEqual(got, payload);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("spdy session: receive windows are announced, and updated once per half window", async () => {
+  const p = await pair();
+  try {
+    const frames: Frame[] = [];
+    const reader = new FrameReader();
+    p.sockets[0].on("data", (d: Uint8Array) => {
+      reader.push(d);
+      for (let f = reader.next(); f; f = reader.next()) frames.push(f);
+    });
+    const c = await p.client.openStream({ streamtype: "stdin" });
+    const s = await p.nextServerStream();
+    const payload = pattern(4 * 1024 * 1024);
+    const w = c.writable.getWriter();
+    const [, got] = await Promise.all([
+      w.write(payload).then(() => w.close()),
+      readAll(s.readable),
+    ]);
+    assert.equal(got.byteLength, payload.byteLength);
+    await sleep(50);
+    const settings = frames.find((f) => f.type === "settings");
+    assert.deepEqual(
+      settings?.type === "settings" ? settings.entries : undefined,
+      [{ id: 7, flags: 0, value: 256 * 1024 }],
+      "SETTINGS_INITIAL_WINDOW_SIZE of 256 KiB",
+    );
+    const updates = frames.filter((f) => f.type === "window_update");
+    const session = updates.filter((f) => f.type === "window_update" && f.streamId === 0);
+    const stream = updates.filter((f) => f.type === "window_update" && f.streamId !== 0);
+    assert.equal(
+      session[0]?.type === "window_update" ? session[0].delta : 0,
+      8 * 1024 * 1024 - 65_536,
+      "the session window is raised to 8 MiB at once",
+    );
+    assert.ok(session.length <= 2, `${session.length} session updates for 4 MiB`);
+    // One update per 128 KiB read: at most 32 for 4 MiB, fewer when the FIN arrives before the
+    // last reads (a closed stream needs no window). At SPDY's 64 KiB default it would be 128.
+    assert.ok(stream.length >= 24 && stream.length <= 32, `${stream.length} stream updates`);
   } finally {
     await p.close();
   }
@@ -196,7 +240,9 @@ Deno.test("spdy session: a peer ignoring windows is held back by TCP; our memory
 });
 
 Deno.test("spdy session: a strict receiver resets a stream whose sender overruns the window", async () => {
-  const p = await pair({ strictReceiveWindow: true }, { peerFlowControl: "off" });
+  const p = await pair({ strictReceiveWindow: true, receiveWindow: 65_536 }, {
+    peerFlowControl: "off",
+  });
   try {
     const c = await p.client.openStream({ streamtype: "stdin" });
     const s = await p.nextServerStream();
@@ -230,15 +276,16 @@ Deno.test("spdy session: the idle timeout closes a quiet session, traffic keeps 
 Deno.test("spdy session: garbage on the wire ends the session with GOAWAY", async () => {
   const p = await pair();
   try {
-    const raw: Uint8Array[] = [];
-    p.sockets[0].on("data", (d: Uint8Array) => raw.push(d));
+    const reader = new FrameReader();
+    p.sockets[0].on("data", (d: Uint8Array) => reader.push(d));
     p.sockets[0].write(new Uint8Array([0x80, 0x02, 0, 1, 0, 0, 0, 0]));
     await p.server.closed;
     await sleep(50);
-    const all = raw.flatMap((b) => [...b]);
-    // GOAWAY (type 7) with status PROTOCOL_ERROR (1).
-    assert.deepEqual(all.slice(0, 4), [0x80, 0x03, 0x00, 0x07]);
-    assert.equal(all[15], 1);
+    const frames: Frame[] = [];
+    for (let f = reader.next(); f; f = reader.next()) frames.push(f);
+    // After the window announcements: GOAWAY with status PROTOCOL_ERROR (1), and nothing else.
+    assert.deepEqual(frames.map((f) => f.type), ["settings", "window_update", "goaway"]);
+    assert.deepEqual(frames[2], { type: "goaway", lastGoodStreamId: 0, status: 1 });
   } finally {
     await p.close();
   }

@@ -14,7 +14,14 @@ export class FlowControl {
   private enforced: boolean;
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly mode: PeerFlowControl) {
+  constructor(
+    private readonly mode: PeerFlowControl,
+    /** Our receive windows: per stream, and for the session. */
+    private readonly receive: { stream: number; session: number } = {
+      stream: DEFAULT_WINDOW,
+      session: DEFAULT_WINDOW,
+    },
+  ) {
     this.enforced = mode === "on";
   }
 
@@ -80,17 +87,16 @@ export class FlowControl {
    */
   consumed(stream: SpdyStream | undefined, n: number): { stream?: number; session?: number } {
     const out: { stream?: number; session?: number } = {};
-    const half = DEFAULT_WINDOW / 2;
     if (stream && !stream.remoteClosed) {
       stream.unacked += n;
-      if (stream.unacked >= half) {
+      if (stream.unacked >= this.receive.stream / 2) {
         out.stream = stream.unacked;
         stream.recvWindow += stream.unacked;
         stream.unacked = 0;
       }
     }
     this.sessionUnacked += n;
-    if (this.sessionUnacked >= half) {
+    if (this.sessionUnacked >= this.receive.session / 2) {
       out.session = this.sessionUnacked;
       this.sessionUnacked = 0;
     }

@@ -64,7 +64,10 @@ export class SpdySession implements StreamOwner {
     this.log = options.log;
     this.nextLocalId = options.server ? 2 : 1;
     this.nextPingId = options.server ? 2 : 1;
-    this.flow = new FlowControl(this.opts.peerFlowControl);
+    this.flow = new FlowControl(this.opts.peerFlowControl, {
+      stream: this.opts.receiveWindow,
+      session: this.opts.sessionReceiveWindow,
+    });
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.idle = new IdleTimer(this.opts.idleTimeoutMs, (idleMs) => {
       this.log?.info("SPDY session idle, closing", { idleMs });
@@ -79,6 +82,7 @@ export class SpdySession implements StreamOwner {
     socket.once("close", () => this.onSocketGone("connection closed"));
     socket.once("end", () => this.onSocketGone("connection ended by the peer"));
     socket.on("error", (err: Error) => this.onSocketGone(`connection failed: ${err.message}`));
+    this.announceWindows();
     if (head && head.byteLength) this.onBytes(head);
   }
 
@@ -99,7 +103,7 @@ export class SpdySession implements StreamOwner {
     this.nextLocalId += 2;
     const stream = new SpdyStream(id, {}, true, this, {
       send: this.flow.peerInitialWindow,
-      recv: DEFAULT_WINDOW,
+      recv: this.opts.receiveWindow,
     });
     if (fin) stream.localClosed = true;
     this.streams.set(id, stream);
@@ -326,7 +330,7 @@ export class SpdySession implements StreamOwner {
     this.lastPeerStreamId = id;
     const stream = new SpdyStream(id, headers, false, this, {
       send: this.flow.peerInitialWindow,
-      recv: DEFAULT_WINDOW,
+      recv: this.opts.receiveWindow,
     });
     if (frame.unidirectional) stream.localClosed = true;
     if (this.sentGoAway || !this.onStream || this.streams.size >= this.opts.maxConcurrentStreams) {
@@ -373,6 +377,20 @@ export class SpdySession implements StreamOwner {
 
   private windowUpdate(streamId: number, delta: number): void {
     if (!this.ended) this.output.push(encodeFrame({ type: "window_update", streamId, delta }));
+  }
+
+  /** Tells the peer our receive windows where they differ from SPDY's defaults. */
+  private announceWindows(): void {
+    if (this.opts.receiveWindow !== DEFAULT_WINDOW) {
+      this.output.push(encodeFrame({
+        type: "settings",
+        clear: false,
+        entries: [{ id: Setting.INITIAL_WINDOW_SIZE, flags: 0, value: this.opts.receiveWindow }],
+      }));
+    }
+    if (this.opts.sessionReceiveWindow > DEFAULT_WINDOW) {
+      this.windowUpdate(0, this.opts.sessionReceiveWindow - DEFAULT_WINDOW);
+    }
   }
 
   private resetId(id: number, status: number): void {
