@@ -1,187 +1,266 @@
-// A list+watch cache of one kind of object (a reflector): lists, then watches from the list's
-// resourceVersion, keeps the objects by namespace and name, and tells handlers what was
-// added, updated and deleted. A port of client-node 2.0.1's ListWatch (cache.js), with the
-// same reconnect rules (relist after 410 Gone, reconnect at once after a client-side
-// timeout, back off 1 s doubling to 30 s between idle reconnects); ported, not imported,
-// because that module loads client-node's ObjectSerializer and with it every generated
-// model of the API (most of an idle agent's memory) only to turn a selector into a string.
+// A list+watch cache of one kind of object that keeps itself up to date the way client-go's
+// reflector does: list, then watch from the list's resourceVersion (with bookmarks, so the
+// version stays fresh on a quiet watch); when the server ends a watch normally, watch again
+// at once from the last version seen; list again only after 410 Gone; back off (capped,
+// jittered, reset by a healthy watch) only after failures (watch_end.ts says which ends are
+// which). Handlers hear what was added, updated and deleted (object_store.ts).
+//
+// Replaces a port of client-node's ListWatch, which also waited 1 s doubling to 30 s before
+// re-opening a watch the server had ended normally whenever that watch had carried no event,
+// so on a quiet node a newly bound pod could be seen up to ~30 s late.
 
 import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
+import { ObjectStore } from "./object_store.ts";
 import type { Watcher } from "./watch.ts";
+import { nextAfterWatch, type WatchEnd, type WatchStatus } from "./watch_end.ts";
 
-export type ListWatchEvent = "add" | "update" | "delete" | "error" | "connect";
+export type ListWatchEvent = "add" | "update" | "delete" | "error";
 
-const BASE_RECONNECT_DELAY_MS = 1000;
-const MAX_RECONNECT_DELAY_MS = 30_000;
+export interface ListWatchOptions {
+  backoff?: BackoffOptions;
+  /** A watch closed sooner than this without an event counts as a failure (default 1 s). */
+  shortWatchMs?: number;
+}
 
-type Store<T> = Map<string, Map<string, T>>;
+/** How long an aborted watch may take to report that it ended before it is left behind. */
+const ABORT_GRACE_MS = 1000;
 
-const nsOf = (obj: KubernetesObject) => obj.metadata?.namespace || "";
-const nameOf = (obj: KubernetesObject) => obj.metadata?.name || "";
+interface Running {
+  /** Aborted by stop(). */
+  readonly stop: AbortController;
+  /** Resolves after the first successful list, or when stopped. */
+  readonly synced: Promise<void>;
+  /** Resolves when the loop has ended. */
+  done: Promise<void>;
+}
 
 export class ListWatch<T extends KubernetesObject> {
-  private objects: Store<T> = new Map();
-  private readonly callbacks: Record<ListWatchEvent, ((arg: never) => void)[]> = {
-    add: [],
-    update: [],
-    delete: [],
-    error: [],
-    connect: [],
-  };
+  private readonly store: ObjectStore<T>;
+  private readonly callbacks: {
+    add: ((obj: T) => void)[];
+    update: ((obj: T) => void)[];
+    delete: ((obj: T) => void)[];
+    error: ((err: unknown, retryInMs: number) => void)[];
+  } = { add: [], update: [], delete: [], error: [] };
+  private readonly backoff: Backoff;
+  private readonly shortWatchMs: number;
   private resourceVersion = "";
-  private stopped = false;
-  private reconnectDelayMs = 0;
-  private hasConnected = false;
-  private request: AbortController | undefined;
+  private needList = true;
+  private running: Running | undefined;
+  /** The list or watch under way; aborted by stop() and restart(). */
+  private step: AbortController | undefined;
+  /** Last sign of life of the step under way (its start, its list, its events). */
+  private activityAt = 0;
 
   constructor(
     private readonly path: string,
     private readonly watcher: Watcher,
     private readonly listFn: () => Promise<KubernetesListObject<T>>,
     private readonly fieldSelector?: string,
-  ) {}
-
-  async start(): Promise<void> {
-    this.stopped = false;
-    this.reconnectDelayMs = 0;
-    this.hasConnected = false;
-    await this.doneHandler(null);
+    opts: ListWatchOptions = {},
+  ) {
+    this.backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF);
+    this.shortWatchMs = opts.shortWatchMs ?? 1000;
+    const each = (cbs: ((obj: T) => void)[]) => (obj: T) => {
+      for (const cb of cbs.slice()) cb(obj);
+    };
+    this.store = new ObjectStore<T>({
+      add: each(this.callbacks.add),
+      update: each(this.callbacks.update),
+      delete: each(this.callbacks.delete),
+    });
   }
 
-  stop(): Promise<void> {
-    this.stopped = true;
-    this.abortRequest();
-    return Promise.resolve();
+  /**
+   * Starts the loop if it is not running. Resolves after the first successful list (failed
+   * lists are retried with backoff and reported as errors meanwhile), or when stopped first.
+   */
+  start(): Promise<void> {
+    if (!this.running) {
+      const stop = new AbortController();
+      let synced!: () => void;
+      const running: Running = {
+        stop,
+        synced: new Promise<void>((resolve) => synced = resolve),
+        done: Promise.resolve(),
+      };
+      stop.signal.addEventListener("abort", () => synced(), { once: true });
+      running.done = this.run(stop.signal, synced);
+      this.running = running;
+    }
+    return this.running.synced;
+  }
+
+  /** Ends the loop; resolves once it has. */
+  async stop(): Promise<void> {
+    const running = this.running;
+    if (!running) return;
+    this.running = undefined;
+    running.stop.abort();
+    await running.done;
+  }
+
+  /** Abandons the list or watch under way (one that hangs) as a failure: back off, retry. */
+  restart(reason: string): void {
+    this.step?.abort(new Error(reason));
+  }
+
+  /** Milliseconds since the step under way last showed life; 0 while backing off or stopped. */
+  stalledMs(): number {
+    return this.step && this.activityAt ? Date.now() - this.activityAt : 0;
   }
 
   on(event: "add" | "update" | "delete", cb: (obj: T) => void): void;
-  on(event: "error", cb: (err: unknown) => void): void;
-  on(event: "connect", cb: () => void): void;
-  on(event: ListWatchEvent, cb: (arg: never) => void): void {
-    this.callbacks[event].push(cb);
+  on(event: "error", cb: (err: unknown, retryInMs: number) => void): void;
+  on(event: ListWatchEvent, cb: (arg: never, retryInMs: number) => void): void {
+    (this.callbacks[event] as unknown[]).push(cb);
   }
 
   get(name: string, namespace?: string): T | undefined {
-    return this.objects.get(namespace || "")?.get(name);
+    return this.store.get(name, namespace);
   }
 
   list(): T[] {
-    const all: T[] = [];
-    for (const ns of this.objects.values()) all.push(...ns.values());
-    return all;
+    return this.store.list();
   }
 
-  private emit(event: ListWatchEvent, arg?: unknown): void {
-    for (const cb of this.callbacks[event].slice()) (cb as (a: unknown) => void)(arg);
-  }
-
-  private abortRequest(): void {
-    this.request?.abort();
-    this.request = undefined;
-  }
-
-  private async doneHandler(err: unknown): Promise<void> {
-    this.abortRequest();
-    const e = err as { statusCode?: number; code?: number; name?: string } | null;
-    if (e && (e.statusCode === 410 || e.code === 410)) {
-      this.resourceVersion = "";
-    } else if (e && e.name === "TimeoutError") {
-      // A client-side timeout already waited the whole inactivity limit: reconnect at once.
-      this.reconnectDelayMs = 0;
-    } else if (err) {
-      this.emit("error", err);
-      return;
-    }
-    if (this.stopped) return;
-    this.emit("connect");
-    if (!this.resourceVersion) {
-      let list: KubernetesListObject<T>;
+  private async run(stop: AbortSignal, synced: () => void): Promise<void> {
+    while (!stop.aborted) {
+      const step = new AbortController();
+      const onStop = () => step.abort(stop.reason);
+      stop.addEventListener("abort", onStop, { once: true });
+      this.step = step;
+      this.activityAt = Date.now();
+      let listed = false;
       try {
-        list = await this.listFn();
-      } catch (listErr) {
-        this.emit("error", listErr);
-        return;
+        if (this.needList) {
+          const list = await abortable(this.listFn(), step.signal);
+          this.store.replace(list.items ?? []);
+          this.resourceVersion = list.metadata?.resourceVersion || "";
+          this.needList = false;
+          listed = true;
+          this.activityAt = Date.now();
+          synced();
+        }
+        const end = await this.watchOnce(step.signal);
+        if (step.signal.aborted) throw step.signal.reason;
+        const next = nextAfterWatch(end, this.shortWatchMs);
+        if (next.kind === "rewatch") {
+          if (next.healthy) this.backoff.reset();
+        } else if (next.kind === "relist") {
+          this.needList = true;
+          // A version the server just listed is already too old: do not list in a loop.
+          if (listed && end.events === 0) await this.failed(next.cause, stop);
+        } else {
+          await this.failed(next.cause, stop);
+        }
+      } catch (err) {
+        if (!stop.aborted) await this.failed(err, stop);
+      } finally {
+        stop.removeEventListener("abort", onStop);
+        if (this.step === step) this.step = undefined;
       }
-      this.replaceAll(list.items ?? []);
-      this.resourceVersion = list.metadata?.resourceVersion || "";
     }
-    const query: Record<string, string> = { resourceVersion: this.resourceVersion };
-    if (this.fieldSelector !== undefined) query.fieldSelector = this.fieldSelector;
-    if (this.reconnectDelayMs > 0 && this.hasConnected) {
-      await new Promise((r) => setTimeout(r, this.reconnectDelayMs));
-    }
-    if (this.hasConnected) {
-      this.reconnectDelayMs = Math.min(
-        this.reconnectDelayMs > 0 ? this.reconnectDelayMs * 2 : BASE_RECONNECT_DELAY_MS,
-        MAX_RECONNECT_DELAY_MS,
-      );
-    }
-    this.hasConnected = true;
-    this.request = await this.watcher.watch(
-      this.path,
-      query,
-      (phase, obj) => this.onEvent(phase, obj as T & { code?: number }),
-      (doneErr) => this.doneHandler(doneErr),
-    );
   }
 
-  private onEvent(phase: string, obj: T & { code?: number }): void {
+  /** Reports `err`, then waits out the next backoff delay (or until stopped). */
+  private async failed(err: unknown, stop: AbortSignal): Promise<void> {
+    const delay = this.backoff.next();
+    this.step = undefined;
+    for (const cb of this.callbacks.error.slice()) {
+      try {
+        cb(err, delay);
+      } catch { /* a handler's own failure must not end the loop */ }
+    }
+    await sleep(delay, stop);
+  }
+
+  /** One watch from the current resourceVersion, until it ends or `signal` aborts it. */
+  private watchOnce(signal: AbortSignal): Promise<WatchEnd> {
+    const started = Date.now();
+    const query: Record<string, string | boolean> = {
+      resourceVersion: this.resourceVersion,
+      allowWatchBookmarks: true,
+    };
+    if (this.fieldSelector !== undefined) query.fieldSelector = this.fieldSelector;
+    return new Promise<WatchEnd>((resolve) => {
+      let request: AbortController | undefined;
+      let status: WatchStatus | undefined;
+      let events = 0;
+      let ended = false;
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      const finish = (err: unknown) => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(grace);
+        signal.removeEventListener("abort", onAbort);
+        request?.abort();
+        resolve({ err, status, events, durationMs: Date.now() - started });
+      };
+      const onAbort = () => {
+        request?.abort();
+        grace = setTimeout(() => finish(signal.reason), ABORT_GRACE_MS);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.watcher.watch(this.path, query, (phase, obj) => {
+        if (ended || signal.aborted || status) return;
+        if (phase === "ERROR") {
+          // The server ends the watch after this; end it here rather than wait.
+          status = obj as WatchStatus;
+          request?.abort();
+          return;
+        }
+        events++;
+        this.activityAt = Date.now();
+        this.backoff.reset();
+        this.apply(phase, obj as T);
+      }, finish).then((c) => {
+        request = c;
+        if (ended || signal.aborted || status) c.abort();
+      }, finish);
+    });
+  }
+
+  private apply(phase: string, obj: T): void {
     switch (phase) {
-      case "ERROR":
-        // The watch ends after this; 410 Gone means the next connect must list again.
-        if (obj.code === 410) this.resourceVersion = "";
-        return;
       case "ADDED":
       case "MODIFIED":
-        this.addOrUpdate(obj);
+        this.store.put(obj);
         break;
       case "DELETED":
-        this.remove(obj);
+        this.store.remove(obj);
         break;
       case "BOOKMARK":
         break;
+      default:
+        return;
     }
-    this.reconnectDelayMs = 0;
-    this.resourceVersion = obj.metadata?.resourceVersion || "";
-  }
-
-  /** After a list: objects missing from it are deleted, the rest added or updated. */
-  private replaceAll(items: T[]): void {
-    const fresh = new Set(items.map((o) => `${nsOf(o)}\x00${nameOf(o)}`));
-    for (const [ns, objects] of this.objects) {
-      for (const [name, old] of objects) {
-        if (fresh.has(`${ns}\x00${name}`)) continue;
-        objects.delete(name);
-        this.emit("delete", old);
-      }
-      if (objects.size === 0) this.objects.delete(ns);
-    }
-    for (const obj of items) this.addOrUpdate(obj);
-  }
-
-  private addOrUpdate(obj: T): void {
-    const ns = nsOf(obj);
-    let objects = this.objects.get(ns);
-    if (!objects) this.objects.set(ns, objects = new Map());
-    const found = objects.get(nameOf(obj));
-    if (!found) {
-      objects.set(nameOf(obj), obj);
-      this.emit("add", obj);
-    } else if (!sameVersion(found, obj)) {
-      objects.set(nameOf(obj), obj);
-      this.emit("update", obj);
-    }
-  }
-
-  private remove(obj: T): void {
-    const objects = this.objects.get(nsOf(obj));
-    if (!objects?.delete(nameOf(obj))) return;
-    this.emit("delete", obj);
-    if (objects.size === 0) this.objects.delete(nsOf(obj));
+    this.resourceVersion = obj.metadata?.resourceVersion || this.resourceVersion;
   }
 }
 
-function sameVersion(a: KubernetesObject, b: KubernetesObject): boolean {
-  const v = a.metadata?.resourceVersion;
-  return v !== undefined && v !== null && v === b.metadata?.resourceVersion;
+/** `p`, or a rejection with the signal's reason once `signal` aborts. */
+function abortable<V>(p: Promise<V>, signal: AbortSignal): Promise<V> {
+  p.catch(() => {}); // a request left behind must not become an unhandled rejection
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<V>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

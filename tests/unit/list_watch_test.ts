@@ -1,10 +1,11 @@
 // The list+watch cache (src/kube/list_watch.ts) against a scripted watcher: list then watch
-// from the list's resourceVersion, events keep the cache, a 410 Gone lists again and
-// reports what vanished meanwhile, other failures are reported and not retried here.
+// from the list's resourceVersion with bookmarks, events keep the cache, a 410 Gone lists
+// again and reports what vanished meanwhile, other failures are reported and retried after
+// a backoff. Over real HTTP: list_watch_http_test.ts.
 
 import assert from "node:assert/strict";
 import type { KubernetesListObject, V1Pod } from "@kubernetes/client-node";
-import { ListWatch } from "../../src/kube/list_watch.ts";
+import { ListWatch, type ListWatchOptions } from "../../src/kube/list_watch.ts";
 import type { WatchCallback, Watcher } from "../../src/kube/watch.ts";
 
 const pod = (name: string, rv: string, namespace = "default"): V1Pod => ({
@@ -24,7 +25,14 @@ function scripted(lists: V1Pod[][]) {
   const watcher: Watcher = {
     watch(_path, query, send, done) {
       const controller = new AbortController();
-      connections.push({ query, send, done, aborted: () => controller.signal.aborted });
+      let ended = false;
+      const end = (err: unknown) => {
+        if (!ended) done(err);
+        ended = true;
+      };
+      // Like watch.ts: aborting the request ends the watch, `done` is called once.
+      controller.signal.addEventListener("abort", () => end(null), { once: true });
+      connections.push({ query, send, done: end, aborted: () => controller.signal.aborted });
       return Promise.resolve(controller);
     },
   };
@@ -36,12 +44,23 @@ function scripted(lists: V1Pod[][]) {
   return { watcher, list, connections, listed: () => listed };
 }
 
+/** Quick, predictable backoff: 20 ms doubling to 80 ms, no jitter. */
+const fast: ListWatchOptions = { backoff: { initialMs: 20, maxMs: 80, random: () => 1 } };
+
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 function recorder(lw: ListWatch<V1Pod>) {
   const log: string[] = [];
   lw.on("add", (p) => log.push(`add ${p.metadata!.name}`));
   lw.on("update", (p) => log.push(`update ${p.metadata!.name}`));
   lw.on("delete", (p) => log.push(`delete ${p.metadata!.name}`));
-  lw.on("error", (e) => log.push(`error ${(e as Error).message}`));
+  lw.on("error", (e, delay) => log.push(`error ${(e as Error).message} retry ${delay}`));
   return log;
 }
 
@@ -53,6 +72,7 @@ Deno.test("list watch: lists, watches from the list's version, keeps the cache",
   assert.deepEqual(log, ["add a", "add b"]);
   assert.deepEqual(s.connections[0].query, {
     resourceVersion: "100",
+    allowWatchBookmarks: true,
     fieldSelector: "spec.nodeName=n",
   });
   const w = s.connections[0];
@@ -73,26 +93,60 @@ Deno.test("list watch: 410 Gone lists again and reports what vanished", async ()
   const lw = new ListWatch<V1Pod>("/api/v1/pods", s.watcher, s.list);
   const log = recorder(lw);
   await lw.start();
-  s.connections[0].send("ERROR", { code: 410 } as V1Pod);
-  await s.connections[0].done(Object.assign(new Error("gone"), { statusCode: 410 }));
+  s.connections[0].send("MODIFIED", pod("a", "3"));
+  s.connections[0].send("ERROR", { code: 410, reason: "Expired" } as V1Pod);
+  await until(() => s.connections[0].aborted()); // an ERROR event ends the watch
+  await until(() => s.connections.length === 2);
   assert.equal(s.listed(), 2);
-  assert.deepEqual(log, ["add a", "add b", "delete a", "update b", "add d"]);
+  assert.deepEqual(log, ["add a", "add b", "update a", "delete a", "update b", "add d"]);
   assert.equal(s.connections[1].query.resourceVersion, "200");
   await lw.stop();
 });
 
-Deno.test("list watch: a timeout reconnects from the last version, errors are reported", async () => {
+Deno.test("list watch: a 410 on the first watch after a list backs off", async () => {
   const s = scripted([[pod("a", "1")]]);
-  const lw = new ListWatch<V1Pod>("/api/v1/pods", s.watcher, s.list);
+  const lw = new ListWatch<V1Pod>("/api/v1/pods", s.watcher, s.list, undefined, fast);
+  const log = recorder(lw);
+  await lw.start();
+  s.connections[0].done(Object.assign(new Error("gone"), { statusCode: 410 }));
+  await until(() => s.connections.length === 2);
+  assert.equal(s.listed(), 2, "lists again");
+  assert.deepEqual(log, ["add a", "error gone retry 20"], "but not in a tight loop");
+  await lw.stop();
+});
+
+Deno.test("list watch: a timeout reconnects at once, errors are retried after a backoff", async () => {
+  const s = scripted([[pod("a", "1")]]);
+  const lw = new ListWatch<V1Pod>("/api/v1/pods", s.watcher, s.list, undefined, fast);
   const log = recorder(lw);
   await lw.start();
   s.connections[0].send("ADDED", pod("b", "150"));
   const timeout = Object.assign(new Error("quiet"), { name: "TimeoutError" });
-  await s.connections[0].done(timeout);
+  s.connections[0].done(timeout);
+  await until(() => s.connections.length === 2);
   assert.equal(s.listed(), 1, "no relist after a timeout");
   assert.equal(s.connections[1].query.resourceVersion, "150");
-  await s.connections[1].done(new Error("boom"));
-  assert.deepEqual(log, ["add a", "add b", "error boom"]);
-  assert.equal(s.connections.length, 2, "the informer decides when to restart");
+  s.connections[1].done(new Error("boom"));
+  await until(() => s.connections.length === 3);
+  s.connections[2].done(new Error("boom"));
+  await until(() => s.connections.length === 4);
+  assert.equal(s.connections[3].query.resourceVersion, "150", "no relist after an error");
+  assert.deepEqual(log, ["add a", "add b", "error boom retry 20", "error boom retry 40"]);
+  assert.equal(s.listed(), 1);
   await lw.stop();
+  assert.ok(s.connections[3].aborted());
+});
+
+Deno.test("list watch: stop() ends the loop while it waits out a backoff", async () => {
+  const s = scripted([[pod("a", "1")]]);
+  const lw = new ListWatch<V1Pod>("/api/v1/pods", s.watcher, s.list, undefined, {
+    backoff: { initialMs: 60_000, maxMs: 60_000, random: () => 1 },
+  });
+  await lw.start();
+  s.connections[0].done(new Error("boom"));
+  await new Promise((r) => setTimeout(r, 10));
+  const t0 = Date.now();
+  await lw.stop();
+  assert.ok(Date.now() - t0 < 500, "stop did not wait for the backoff");
+  assert.equal(s.connections.length, 1);
 });
