@@ -134,16 +134,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
     mode: 0o600,
   });
 
-  const children: Child[] = [];
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      removeHook();
-      await Promise.all(children.map((child) => child.stop(5000)));
-    })();
-    return stopped;
-  };
-  const removeHook = addShutdownHook(stop);
+  const { children, stop } = registryProcesses();
   try {
     const [host, authHost] = await Promise.all([
       startOne(binary, opts.dir, "registry", 200, children),
@@ -161,6 +152,21 @@ export async function startRegistry(opts: RegistryOptions): Promise<Registry> {
     await stop();
     throw error;
   }
+}
+
+/** The registry processes of one start: stopped together, once, and on test-run shutdown. */
+function registryProcesses(): { children: Child[]; stop(): Promise<void> } {
+  const children: Child[] = [];
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      removeHook();
+      await Promise.all(children.map((child) => child.stop(5000)));
+    })();
+    return stopped;
+  };
+  const removeHook = addShutdownHook(stop);
+  return { children, stop };
 }
 
 export interface TlsRegistry {
@@ -184,16 +190,7 @@ export async function startTlsRegistry(opts: RegistryOptions): Promise<TlsRegist
     dnsNames: ["localhost"],
     ips: ["127.0.0.1"],
   });
-  const children: Child[] = [];
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      removeHook();
-      await Promise.all(children.map((child) => child.stop(5000)));
-    })();
-    return stopped;
-  };
-  const removeHook = addShutdownHook(stop);
+  const { children, stop } = registryProcesses();
   try {
     const host = await startOne(binary, opts.dir, "registry-tls", 200, children, { tls });
     return { host, caCert: tls.caCert, stop, pids: children.map((child) => child.pid) };

@@ -7,29 +7,13 @@
 import assert from "node:assert/strict";
 import {
   HW_MODEL,
+  imageCli,
   imageWorld,
   MACHINE_ID,
   makeSparseDisk,
   MiB,
   sha256File,
 } from "./image_support.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-async function run(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "image", ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
 
 Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials", async (t) => {
   const world = await imageWorld("vzk-image-cli-");
@@ -50,7 +34,7 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
   const env = { VZK_CACHE_DIR: cache, DOCKER_CONFIG: dockerConfig };
   try {
     await t.step("push with @FILE and base64 arguments prints the pinned reference", async () => {
-      const r = await run([
+      const r = await imageCli([
         "push",
         `${host}/cli/macos:1`,
         "--disk",
@@ -70,7 +54,7 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
 
     await t.step("pull -o DIR writes disk.img, aux.img and config.json", async () => {
       const out = `${world.dir}/out`;
-      const r = await run(["pull", `${host}/cli/macos:1`, "-o", out], env);
+      const r = await imageCli(["pull", `${host}/cli/macos:1`, "-o", out], env);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(await sha256File(`${out}/disk.img`), await sha256File(disk));
       assert.equal(await sha256File(`${out}/aux.img`), await sha256File(aux));
@@ -84,10 +68,10 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
     await t.step(
       "pull into the cache through the htpasswd registry with docker config",
       async () => {
-        const r = await run(["pull", `${authHost}/cli/macos:1`], env);
+        const r = await imageCli(["pull", `${authHost}/cli/macos:1`], env);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /downloaded/);
-        const ls = await run(["ls"], env);
+        const ls = await imageCli(["ls"], env);
         assert.equal(ls.code, 0, ls.stderr);
         assert.match(
           ls.stdout,
@@ -105,7 +89,10 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
           `${bad}/config.json`,
           JSON.stringify({ auths: { [authHost]: { auth: btoa(`${username}:not-the-password`) } } }),
         );
-        const r = await run(["pull", `${authHost}/cli/macos:1`], { ...env, DOCKER_CONFIG: bad });
+        const r = await imageCli(["pull", `${authHost}/cli/macos:1`], {
+          ...env,
+          DOCKER_CONFIG: bad,
+        });
         assert.equal(r.code, 1);
         const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("error:"));
         assert.equal(lines.length, 1, r.stderr);
@@ -118,7 +105,7 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
     );
 
     await t.step("inspect shows the form and files", async () => {
-      const r = await run(["inspect", `${host}/cli/macos:1`], env);
+      const r = await imageCli(["inspect", `${host}/cli/macos:1`], env);
       assert.equal(r.code, 0, r.stderr);
       const info = JSON.parse(r.stdout);
       assert.equal(info.form, "agoda");
@@ -129,14 +116,14 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
     });
 
     await t.step("rm and prune", async () => {
-      const rm = await run(["rm", `${authHost}/cli/macos:1`], env);
+      const rm = await imageCli(["rm", `${authHost}/cli/macos:1`], env);
       assert.equal(rm.code, 0, rm.stderr);
       assert.match(rm.stdout, /removed/);
-      const ls = await run(["ls", "--json"], env);
+      const ls = await imageCli(["ls", "--json"], env);
       assert.deepEqual(JSON.parse(ls.stdout), []);
-      const prune = await run(["prune"], env);
+      const prune = await imageCli(["prune"], env);
       assert.equal(prune.code, 0, prune.stderr);
-      const missing = await run(["rm", `${authHost}/cli/macos:1`], env);
+      const missing = await imageCli(["rm", `${authHost}/cli/macos:1`], env);
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /not in the local store/);
     });
@@ -174,10 +161,10 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
         }),
       );
       for (const [tag, from] of [["tart", tartDir], ["macosvm", `${vmDir}/vm.json`]]) {
-        const p = await run(["push", `${host}/cli/from:${tag}`, "--from", from], env);
+        const p = await imageCli(["push", `${host}/cli/from:${tag}`, "--from", from], env);
         assert.equal(p.code, 0, p.stderr);
         const out = `${world.dir}/from-${tag}`;
-        const r = await run(["pull", `${host}/cli/from:${tag}`, "-o", out], env);
+        const r = await imageCli(["pull", `${host}/cli/from:${tag}`, "-o", out], env);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(await sha256File(`${out}/disk.img`), await sha256File(disk));
         assert.equal(await sha256File(`${out}/aux.img`), await sha256File(aux));
@@ -185,21 +172,24 @@ Deno.test("image cli: push, pull -o, pull, inspect, ls, rm, prune, credentials",
         assert.equal(config.hardwareModelData, HW_MODEL);
         assert.equal(config.machineIdData, MACHINE_ID);
       }
-      const clash = await run(
+      const clash = await imageCli(
         ["push", `${host}/cli/from:x`, "--from", tartDir, "--disk", disk],
         env,
       );
       assert.equal(clash.code, 2);
-      const notVm = await run(["push", `${host}/cli/from:x`, "--from", world.dir + "/out"], env);
+      const notVm = await imageCli(
+        ["push", `${host}/cli/from:x`, "--from", world.dir + "/out"],
+        env,
+      );
       assert.equal(notVm.code, 1);
       assert.match(notVm.stderr, /neither a Tart VM .* nor a macosvm VM/);
     });
 
     await t.step("bad usage exits 2", async () => {
-      const r = await run(["push", `${host}/cli/x:1`, "--disk", disk], env);
+      const r = await imageCli(["push", `${host}/cli/x:1`, "--disk", disk], env);
       assert.equal(r.code, 2);
       assert.match(r.stderr, /--aux is required/);
-      const u = await run(["frobnicate"], env);
+      const u = await imageCli(["frobnicate"], env);
       assert.equal(u.code, 2);
     });
   } finally {

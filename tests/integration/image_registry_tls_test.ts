@@ -18,21 +18,14 @@ import { parseReference } from "../../src/image/reference.ts";
 import { RegistryClient } from "../../src/image/registry.ts";
 import { ImageStore } from "../../src/image/store.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
-import { FAST_RETRY, makeSparseDisk, MiB, randomBytes, sha256File } from "./image_support.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-
-async function cli(args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "image", ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+import {
+  FAST_RETRY,
+  imageCli,
+  makeSparseDisk,
+  MiB,
+  randomBytes,
+  sha256File,
+} from "./image_support.ts";
 
 Deno.test("registry TLS: a private CA through --registry-ca, for the agent and the CLI", async (t) => {
   const dir = await makeRunDir("vzk-image-tls-");
@@ -119,13 +112,13 @@ Deno.test("registry TLS: a private CA through --registry-ca, for the agent and t
 
     await t.step("the CLI: one-line reason without the CA, success with it", async () => {
       const env = { VZK_CACHE_DIR: `${dir}/cache-cli` };
-      const bad = await cli(["inspect", image], env);
+      const bad = await imageCli(["inspect", image], env);
       assert.equal(bad.code, 1, bad.stderr);
       const lines = bad.stderr.trim().split("\n");
       assert.equal(lines.length, 1, bad.stderr);
       assert.match(lines[0], /^error: .*registry 127\.0\.0\.1:\d+: TLS certificate not accepted/);
       assert.match(lines[0], /--registry-ca/);
-      const good = await cli(["inspect", image, "--registry-ca", caCert], env);
+      const good = await imageCli(["inspect", image, "--registry-ca", caCert], env);
       assert.equal(good.code, 0, good.stderr);
       assert.match(good.stdout, /sha256:[0-9a-f]{64}/);
     });

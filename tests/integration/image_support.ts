@@ -90,3 +90,18 @@ export function randomBytes(n: number): Uint8Array {
 
 export const HW_MODEL = btoa("bplist00-hardware-model-for-tests");
 export const MACHINE_ID = btoa("bplist00-machine-id-for-tests");
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+/** Runs `main.ts image ARGS` in a child process with exactly `env`; exit code and output. */
+export async function imageCli(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "image", ...args],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
