@@ -44,6 +44,7 @@ async function kubectlExec(
   command: string[],
   input: string | undefined,
   printsCount = false,
+  env: Record<string, string> = {},
 ): Promise<number> {
   const quote = (w: string) => `'${w.replaceAll("'", `'\\''`)}'`;
   const line = [...kubectl, "exec", ...(input ? ["-i"] : []), "bench", "--", ...command]
@@ -54,6 +55,7 @@ async function kubectlExec(
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
+    env,
   }).output();
   if (!out.success) throw new Error(`kubectl exec ${command.join(" ")} failed`);
   return Number(new TextDecoder().decode(out.stdout).trim());
@@ -217,6 +219,23 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
       procs,
       () => kubectlExec(kubectl, ["cat"], file),
     );
+    // kubectl's older transport: SPDY end to end, kube-apiserver only copies the bytes (the
+    // default, WebSocket, makes it translate every frame to SPDY for the kubelet).
+    const SPDY_ONLY = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false" };
+    const uploadSpdy = await medianOf(
+      runs,
+      size,
+      "exec -i cat over SPDY",
+      procs,
+      () => kubectlExec(kubectl, ["sh", "-c", "cat | wc -c"], file, true, SPDY_ONLY),
+    );
+    const bothSpdy = await medianOf(
+      runs,
+      size,
+      "exec -i cat (in and out) over SPDY",
+      procs,
+      () => kubectlExec(kubectl, ["cat"], file, false, SPDY_ONLY),
+    );
     const identity = await readIdentity({
       ca: cp.caCertPath,
       cert: cp.kubeletClientCertPath,
@@ -290,6 +309,20 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
       ),
       throughput("kubectl port-forward (HTTP download)", forward, oneWay, ONE_WAY),
       throughput(
+        "kubectl exec -i … cat (upload), KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false",
+        uploadSpdy,
+        oneWay,
+        ONE_WAY,
+        false,
+      ),
+      throughput(
+        "kubectl exec -i … cat (in and out), KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false",
+        bothSpdy,
+        echo,
+        "the same bytes in and out of one loopback TLS connection (echo)",
+        false,
+      ),
+      throughput(
         "exec cat FILE straight to the agent over SPDY (no API server)",
         direct,
         oneWay,
@@ -300,6 +333,7 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
       cpuShare("kubectl exec upload", upload),
       cpuShare("kubectl exec in and out", both),
       cpuShare("kubectl port-forward", forward),
+      cpuShare("kubectl exec upload over SPDY", uploadSpdy),
       growth("kubectl exec download", download),
       growth("kubectl exec upload", upload),
       growth("kubectl exec in and out", both),
