@@ -166,3 +166,7 @@ export async function benchVmPods(): Promise<BenchResult[]> {
     await Deno.remove(regDir, { recursive: true }).catch(() => {});
   }
 }
+
+if (import.meta.main) {
+  for (const r of await benchVmPods()) console.log(JSON.stringify(r));
+}

@@ -71,9 +71,21 @@ export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshS
   // @deno-types="@types/ssh2"
   const { Client } = await import("ssh2");
   const client = new Client();
+  let ready = false;
   await new Promise<void>((resolve, reject) => {
-    client.once("ready", () => resolve());
-    client.once("error", (err: Error) => reject(new Error(`ssh ${t.host}: ${err.message}`)));
+    client.once("ready", () => {
+      ready = true;
+      resolve();
+    });
+    // Kept for the client's whole life: ssh2 may emit several errors (a handshake timeout,
+    // then "Connection lost before handshake"; a reset, then another), and an 'error' with no
+    // listener throws out of the event loop. Errors after 'ready' end in 'close', which the
+    // callers watch; before it, the first one fails the connect.
+    client.on("error", (err: Error) => {
+      if (ready) return;
+      reject(new Error(`ssh ${t.host}: ${err.message}`));
+      client.destroy();
+    });
     client.connect(cfg);
   });
   const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
