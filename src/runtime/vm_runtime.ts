@@ -426,6 +426,12 @@ export function createVmRuntime(opts: VmRuntimeOptions): PodRuntime & Reconciler
       e.abort.abort(new Error("pod deleted"));
       clearTimeout(e.retry);
       await e.running;
+      // Destroyed here, not in release() which only logs: if QEMU cannot be made to go, the
+      // error reaches the pod controller, which keeps the pod object and retries.
+      if (e.vm) {
+        await e.vm.destroy();
+        e.vm = undefined;
+      }
       await release(e);
       entries.delete(podKey(pod));
       if (e.state.stage !== "terminated") {

@@ -164,7 +164,9 @@ export class QemuVm implements Vm {
   }
 
   async stop(opts: { graceful: boolean; timeoutMs: number }): Promise<void> {
-    if (this.#state === "stopped" || this.#state === "created") return;
+    // "stopped" is believed only while the process is really gone (QMP can close first).
+    const settled = this.#state === "stopped" || this.#state === "created";
+    if (settled && !pidAlive(this.record.pid)) return;
     this.#stopping = true;
     this.#set("stopping");
     const qmp = this.#qmp;
@@ -181,7 +183,14 @@ export class QemuVm implements Vm {
       try {
         Deno.kill(this.record.pid, "SIGKILL");
       } catch { /* gone meanwhile */ }
-      await waitUntil(gone, 2_000);
+      // A killed process still waiting on I/O (a loaded disk) takes a while to go. Until it
+      // has, the VM is not stopped: callers must not free its disk or remove its pod.
+      if (!(await waitUntil(gone, KILL_WAIT_MS))) {
+        throw new Error(
+          `vm ${this.spec.name}: qemu process ${this.record.pid} still alive ` +
+            `${KILL_WAIT_MS / 1000} s after SIGKILL`,
+        );
+      }
     }
     qmp?.close();
     this.#set("stopped", "stopped by the agent");
@@ -228,6 +237,9 @@ export class QemuVm implements Vm {
     await Deno.writeTextFile(recordPath(this.spec.workDir), JSON.stringify(this.record));
   }
 }
+
+/** How long a SIGKILLed QEMU may take to disappear before stop() reports a failure. */
+const KILL_WAIT_MS = 30_000;
 
 async function waitUntil(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
