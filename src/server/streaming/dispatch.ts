@@ -13,8 +13,7 @@ import {
   channelVersion,
   headerList,
   negotiate,
-  parseCommand,
-  parseStreamFlags,
+  parseRemoteCommand,
   PORT_FORWARD_PROTOCOL,
   SPDY_EXEC_PROTOCOLS,
 } from "./options.ts";
@@ -80,16 +79,11 @@ export async function serveStreaming(
     await serveSpdyPortForward(ctx, socket, head, r);
     return 101;
   }
-  const flags = parseStreamFlags(url.searchParams);
-  if (!flags.ok) return bad(flags.message);
-  let command: string[] | undefined;
-  if (r.kind === "exec") {
-    const parsed = parseCommand(url.searchParams);
-    if (!parsed.ok) return bad(parsed.message);
-    command = parsed.value;
-  }
+  const request = parseRemoteCommand(url.searchParams, r.kind);
+  if (!request.ok) return bad(request.message);
+  const { flags, command } = request.value;
   switchProtocols(socket, protocol);
-  await serveSpdyRemoteCommand(ctx, socket, head, protocol, channelVersion(protocol), flags.value, {
+  await serveSpdyRemoteCommand(ctx, socket, head, protocol, channelVersion(protocol), flags, {
     kind: r.kind,
     namespace: r.namespace,
     pod: r.pod,

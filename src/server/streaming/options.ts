@@ -30,12 +30,25 @@ export function parseStreamFlags(query: URLSearchParams): Parsed<StreamFlags> {
 }
 
 /** The command of an exec request (`command` repeated, one argument each). */
-export function parseCommand(query: URLSearchParams): Parsed<string[]> {
+function parseCommand(query: URLSearchParams): Parsed<string[]> {
   const command = query.getAll("command");
   if (command.length === 0 || command[0] === "") {
     return { ok: false, message: "exec needs a command (query parameter command)" };
   }
   return { ok: true, value: command };
+}
+
+/** Flags and, for exec, the command of an exec or attach request. */
+export function parseRemoteCommand(
+  query: URLSearchParams,
+  kind: "exec" | "attach",
+): Parsed<{ flags: StreamFlags; command?: string[] }> {
+  const flags = parseStreamFlags(query);
+  if (!flags.ok) return flags;
+  if (kind === "attach") return { ok: true, value: { flags: flags.value } };
+  const command = parseCommand(query);
+  if (!command.ok) return command;
+  return { ok: true, value: { flags: flags.value, command: command.value } };
 }
 
 /** Ports of a WebSocket port-forward request (`ports=80,443`, possibly repeated). */

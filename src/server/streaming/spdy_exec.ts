@@ -4,6 +4,7 @@
 
 import type { Duplex } from "node:stream";
 import type { ServerContext } from "../context.ts";
+import { sessionLifetime } from "./lifetime.ts";
 import type { StreamFlags } from "./options.ts";
 import { type RemoteTarget, runRemoteCommand } from "./remote_command.ts";
 import { SpdySession } from "./spdy/session.ts";
@@ -49,11 +50,7 @@ export async function serveSpdyRemoteCommand(
     },
   }, head);
 
-  const abort = new AbortController();
-  const stop = () => abort.abort();
-  ctx.closing.addEventListener("abort", stop, { once: true });
-  void session.closed.then(stop);
-  ctx.metrics.session(target.kind, 1);
+  const life = sessionLifetime(ctx, target.kind, session.closed);
   try {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<"expired">((resolve) => {
@@ -82,7 +79,7 @@ export async function serveSpdyRemoteCommand(
       resize: got.get("resize")?.readable,
       tty: flags.tty,
       version,
-      signal: abort.signal,
+      signal: life.signal,
       async writeError(bytes) {
         const writer = error.writable.getWriter();
         if (bytes.byteLength) await writer.write(bytes);
@@ -90,8 +87,7 @@ export async function serveSpdyRemoteCommand(
       },
     });
   } finally {
-    ctx.metrics.session(target.kind, -1);
-    ctx.closing.removeEventListener("abort", stop);
+    life.end();
     await session.close().catch(() => {});
   }
 }

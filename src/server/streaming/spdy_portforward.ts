@@ -5,6 +5,7 @@
 
 import type { Duplex } from "node:stream";
 import type { ServerContext } from "../context.ts";
+import { sessionLifetime } from "./lifetime.ts";
 import { ownedWritable } from "./io.ts";
 import { parsePortHeader } from "./options.ts";
 import { RstStatus } from "./spdy/frames.ts";
@@ -33,9 +34,7 @@ export async function serveSpdyPortForward(
   const where = `${target.namespace}/${target.pod}`;
   const log = ctx.log.with({ portForward: where });
   const pairs = new Map<string, Pair>();
-  const abort = new AbortController();
-  const stop = () => abort.abort();
-  ctx.closing.addEventListener("abort", stop, { once: true });
+  const life = sessionLifetime(ctx, "portforward");
   const running = new Set<Promise<void>>();
 
   const forward = async (pair: Required<Omit<Pair, "timer">>, port: number) => {
@@ -59,7 +58,7 @@ export async function serveSpdyPortForward(
       await ctx.runtime.portForward(target.namespace, target.pod, port, {
         readable: input,
         writable: out.writable,
-        signal: abort.signal,
+        signal: life.signal,
       });
       await out.finish();
       await pair.error.end();
@@ -123,16 +122,14 @@ export async function serveSpdyPortForward(
     },
   }, head);
 
-  ctx.metrics.session("portforward", 1);
   const closeOnStop = () => void session.close();
-  abort.signal.addEventListener("abort", closeOnStop, { once: true });
+  life.signal.addEventListener("abort", closeOnStop, { once: true });
   try {
     await session.closed;
-    abort.abort();
+    life.abort();
     await Promise.allSettled([...running]);
   } finally {
     for (const p of pairs.values()) clearTimeout(p.timer);
-    ctx.metrics.session("portforward", -1);
-    ctx.closing.removeEventListener("abort", stop);
+    life.end();
   }
 }

@@ -7,15 +7,15 @@ import type { Duplex } from "node:stream";
 // @deno-types="@types/ws"
 import type { WebSocket } from "ws";
 import type { ServerContext } from "../context.ts";
+import { sessionLifetime } from "./lifetime.ts";
 import type { Route } from "../router.ts";
 import { failure, writeRawStatus } from "../status.ts";
 import {
   channelVersion,
   headerList,
   negotiate,
-  parseCommand,
   parsePorts,
-  parseStreamFlags,
+  parseRemoteCommand,
   WS_EXEC_PROTOCOLS,
   WS_PORT_FORWARD_PROTOCOLS,
 } from "./options.ts";
@@ -81,41 +81,31 @@ export async function serveWebSocket(
     return 101;
   }
 
-  const flags = parseStreamFlags(url.searchParams);
-  if (!flags.ok) return bad(flags.message);
-  let command: string[] | undefined;
-  if (route.kind === "exec") {
-    const parsed = parseCommand(url.searchParams);
-    if (!parsed.ok) return bad(parsed.message);
-    command = parsed.value;
-  }
+  const request = parseRemoteCommand(url.searchParams, route.kind);
+  if (!request.ok) return bad(request.message);
+  const { flags, command } = request.value;
   const ws = await accept(req, socket, head, protocol);
   const conn = channelConnection(ws, protocol.includes("base64"), ctx.timeouts.idleTimeoutMs);
   const version = channelVersion(protocol || "channel.k8s.io");
-  const abort = new AbortController();
-  const stop = () => abort.abort();
-  ctx.closing.addEventListener("abort", stop, { once: true });
-  void conn.closed.then(stop);
-  ctx.metrics.session(route.kind, 1);
+  const life = sessionLifetime(ctx, route.kind, conn.closed);
   try {
     // The kubelet's handshake: an empty message on the first output channel.
-    const first = flags.value.stdout ? STDOUT : flags.value.stderr ? STDERR : ERROR;
+    const first = flags.stdout ? STDOUT : flags.stderr ? STDERR : ERROR;
     await conn.send(first, new Uint8Array(0)).catch(() => {});
     await runRemoteCommand(ctx, { ...route, command }, {
-      stdin: flags.value.stdin ? conn.readable(STDIN) : undefined,
-      stdout: flags.value.stdout ? conn.writable(STDOUT) : undefined,
-      stderr: flags.value.stderr ? conn.writable(STDERR) : undefined,
-      resize: flags.value.tty ? conn.readable(RESIZE) : undefined,
-      tty: flags.value.tty,
+      stdin: flags.stdin ? conn.readable(STDIN) : undefined,
+      stdout: flags.stdout ? conn.writable(STDOUT) : undefined,
+      stderr: flags.stderr ? conn.writable(STDERR) : undefined,
+      resize: flags.tty ? conn.readable(RESIZE) : undefined,
+      tty: flags.tty,
       version,
-      signal: abort.signal,
+      signal: life.signal,
       async writeError(bytes) {
         if (bytes.byteLength) await conn.send(ERROR, bytes);
       },
     });
   } finally {
-    ctx.metrics.session(route.kind, -1);
-    ctx.closing.removeEventListener("abort", stop);
+    life.end();
     conn.close(1000);
   }
   return 101;

@@ -8,6 +8,7 @@ import { Duplex } from "node:stream";
 // @deno-types="@types/ws"
 import type { WebSocket } from "ws";
 import type { ServerContext } from "../context.ts";
+import { sessionLifetime } from "./lifetime.ts";
 import { ownedWritable } from "./io.ts";
 import { serveSpdyPortForward } from "./spdy_portforward.ts";
 import { pauseReading, resumeReading } from "./read_pause.ts";
@@ -25,11 +26,7 @@ export async function serveWsPortForward(
   }
   const conn = channelConnection(ws, protocol.includes("base64"), ctx.timeouts.idleTimeoutMs);
   const where = `${target.namespace}/${target.pod}`;
-  const abort = new AbortController();
-  const stop = () => abort.abort();
-  ctx.closing.addEventListener("abort", stop, { once: true });
-  void conn.closed.then(stop);
-  ctx.metrics.session("portforward", 1);
+  const life = sessionLifetime(ctx, "portforward", conn.closed);
   try {
     await Promise.all(ports.map(async (port, i) => {
       const prefix = new Uint8Array([port & 0xff, port >> 8]);
@@ -43,7 +40,7 @@ export async function serveWsPortForward(
         await ctx.runtime.portForward(target.namespace, target.pod, port, {
           readable: conn.readable(2 * i),
           writable: out.writable,
-          signal: abort.signal,
+          signal: life.signal,
         });
       } catch (err) {
         const message = `error forwarding port ${port} to pod ${where}: ${(err as Error).message}`;
@@ -52,8 +49,7 @@ export async function serveWsPortForward(
       await out.finish();
     }));
   } finally {
-    ctx.metrics.session("portforward", -1);
-    ctx.closing.removeEventListener("abort", stop);
+    life.end();
     conn.close(1000);
   }
 }

@@ -89,6 +89,15 @@ function controlFrame(type: number, flags: number, payloadLength: number): Uint8
   return bytes;
 }
 
+/** A control frame whose payload is two 32-bit words (RST_STREAM, GOAWAY, WINDOW_UPDATE). */
+function twoWordFrame(type: number, first: number, second: number): Uint8Array {
+  const bytes = controlFrame(type, 0, 8);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(8, first);
+  view.setUint32(12, second);
+  return bytes;
+}
+
 /** The binary form of `frame` ("unknown" frames cannot be encoded). */
 export function encodeFrame(frame: Frame): Uint8Array {
   switch (frame.type) {
@@ -122,13 +131,8 @@ export function encodeFrame(frame: Frame): Uint8Array {
       bytes.set(frame.headerBlock, 12);
       return bytes;
     }
-    case "rst_stream": {
-      const bytes = controlFrame(FrameType.RST_STREAM, 0, 8);
-      const view = new DataView(bytes.buffer);
-      view.setUint32(8, frame.streamId & STREAM_ID_MASK);
-      view.setUint32(12, frame.status);
-      return bytes;
-    }
+    case "rst_stream":
+      return twoWordFrame(FrameType.RST_STREAM, frame.streamId & STREAM_ID_MASK, frame.status);
     case "settings": {
       const bytes = controlFrame(
         FrameType.SETTINGS,
@@ -148,20 +152,18 @@ export function encodeFrame(frame: Frame): Uint8Array {
       new DataView(bytes.buffer).setUint32(8, frame.id >>> 0);
       return bytes;
     }
-    case "goaway": {
-      const bytes = controlFrame(FrameType.GOAWAY, 0, 8);
-      const view = new DataView(bytes.buffer);
-      view.setUint32(8, frame.lastGoodStreamId & STREAM_ID_MASK);
-      view.setUint32(12, frame.status);
-      return bytes;
-    }
-    case "window_update": {
-      const bytes = controlFrame(FrameType.WINDOW_UPDATE, 0, 8);
-      const view = new DataView(bytes.buffer);
-      view.setUint32(8, frame.streamId & STREAM_ID_MASK);
-      view.setUint32(12, frame.delta & STREAM_ID_MASK);
-      return bytes;
-    }
+    case "goaway":
+      return twoWordFrame(
+        FrameType.GOAWAY,
+        frame.lastGoodStreamId & STREAM_ID_MASK,
+        frame.status,
+      );
+    case "window_update":
+      return twoWordFrame(
+        FrameType.WINDOW_UPDATE,
+        frame.streamId & STREAM_ID_MASK,
+        frame.delta & STREAM_ID_MASK,
+      );
     case "unknown":
       throw new TypeError("unknown SPDY frames cannot be encoded");
   }
