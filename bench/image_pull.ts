@@ -18,16 +18,11 @@ import { pushImage } from "../src/image/push.ts";
 import { ImageStore } from "../src/image/store.ts";
 import { recordVerified } from "../src/image/store_fs.ts";
 import { sha256Of } from "../src/image/digest.ts";
+import { START_FLAGS } from "./common.ts";
 import type { BenchResult } from "./main.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const MiB = 1 << 20;
-/** Runtime flags of `deno task start` (deno.json): the CLI is measured as the agent runs. */
-const RUN_FLAGS: string[] = (() => {
-  const deno = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
-  const words = String(deno.tasks.start).split(/\s+/);
-  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
-})();
 
 async function makeDisk(path: string, bytes: number): Promise<void> {
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
@@ -153,7 +148,7 @@ export async function benchImagePull(): Promise<BenchResult[]> {
       const r = await timed([
         Deno.execPath(),
         "run",
-        ...RUN_FLAGS,
+        ...START_FLAGS, // the CLI is measured with the runtime flags the agent runs with
         MAIN,
         "image",
         "pull",

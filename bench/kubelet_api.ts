@@ -13,6 +13,7 @@ import { freePort } from "../tests/harness/ports.ts";
 import { NODE_IP } from "../tests/support/kubelet_api_world.ts";
 import { readIdentity, spdyUpgrade, type TlsIdentity } from "../tests/support/spdy_client.ts";
 import { adminClients, eventually, nodeEnv, testPod } from "../tests/support/world.ts";
+import { median, START_FLAGS } from "./common.ts";
 import type { BenchResult } from "./main.ts";
 import {
   count,
@@ -27,11 +28,6 @@ import {
 const NODE = "bench-api-node";
 const MiB = 2 ** 20;
 const AGENT = new URL("./kubelet_api_agent.ts", import.meta.url).pathname;
-const START_FLAGS: string[] = (() => {
-  const deno = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
-  const words = String(deno.tasks.start).split(/\s+/);
-  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
-})();
 
 /**
  * `kubectl exec` to its end, its stdin from `input` (a file) when given, its stdout counted by
@@ -104,7 +100,7 @@ async function medianOf(
 async function medianRate(runs: number, f: () => Promise<number>): Promise<number> {
   const rates: number[] = [];
   for (let i = 0; i < runs; i++) rates.push(await f());
-  return rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)];
+  return median(rates);
 }
 
 /** The API server among the control plane's processes. */

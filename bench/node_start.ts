@@ -4,36 +4,13 @@
 
 import { startControlPlane } from "../tests/harness/control_plane.ts";
 import { adminClients, nodeEnv } from "../tests/support/world.ts";
+import { median, rssBytes, START_FLAGS } from "./common.ts";
 import type { BenchResult } from "./main.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-/** Runtime flags of `deno task start` (deno.json), so the agent is measured as users run it. */
-const START_FLAGS: string[] = (() => {
-  const deno = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
-  const words = String(deno.tasks.start).split(/\s+/);
-  return words.slice(words.indexOf("run") + 1, words.indexOf("main.ts"));
-})();
 const BASELINE = new URL("./baseline_client.ts", import.meta.url).pathname;
 const RUNS = 3;
 const IDLE_MS = 60_000;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-async function rssBytes(pid: number): Promise<number> {
-  if (Deno.build.os === "linux") {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024;
-  }
-  const out = await new Deno.Command("ps", {
-    args: ["-o", "rss=", "-p", String(pid)],
-    stdout: "piped",
-  })
-    .output();
-  return Number(new TextDecoder().decode(out.stdout).trim()) * 1024;
-}
 
 function spawn(args: string[], env: Record<string, string>) {
   return new Deno.Command(Deno.execPath(), {

@@ -3,6 +3,8 @@
 // process), so a report can say where the time went. Plus the byte sources and sinks, and the
 // plain-TLS baselines (one way, and in-and-out through an echo) the transfers are judged by.
 
+import { rssBytes } from "./common.ts";
+
 const MiB = 2 ** 20;
 const CHUNK = new Uint8Array(MiB).map((_, i) => (i * 31) & 0xff);
 
@@ -24,11 +26,6 @@ export async function count(stream: ReadableStream<Uint8Array>): Promise<number>
   let n = 0;
   for await (const c of stream) n += c.byteLength;
   return n;
-}
-
-async function rss(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024;
 }
 
 /** CPU seconds (user + system) of `pid`; with `children`, of its reaped children instead. */
@@ -60,10 +57,10 @@ export interface Measured {
  * inside `transfer`.
  */
 export async function measured(procs: Processes, transfer: () => Promise<number>) {
-  const before = await rss(procs.agent);
+  const before = await rssBytes(procs.agent);
   let peak = before;
   const timer = setInterval(async () => {
-    peak = Math.max(peak, await rss(procs.agent).catch(() => 0));
+    peak = Math.max(peak, await rssBytes(procs.agent).catch(() => 0));
   }, 100);
   const cpu = async () => ({
     agent: await cpuSeconds(procs.agent),
@@ -77,7 +74,7 @@ export async function measured(procs: Processes, transfer: () => Promise<number>
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = await cpu();
   clearInterval(timer);
-  peak = Math.max(peak, await rss(procs.agent));
+  peak = Math.max(peak, await rssBytes(procs.agent));
   const result: Measured = {
     seconds,
     bytes,

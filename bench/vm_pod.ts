@@ -13,11 +13,11 @@ import { linkExists, removeBridge, tapName } from "../src/network/linux_bridge.t
 import { waitForSsh } from "../src/guest/ssh.ts";
 import { pidAlive } from "../src/vm/qemu/vm.ts";
 import { silentLogger } from "../src/telemetry/log.ts";
+import { median } from "./common.ts";
 import type { BenchResult } from "./main.ts";
 
 const RUNS = 5;
 const GRACE = 10;
-const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function until(cond: () => Promise<boolean> | boolean, ms = 180_000) {
   const end = Date.now() + ms;
@@ -138,25 +138,25 @@ export async function benchVmPods(): Promise<BenchResult[]> {
     } finally {
       await agent.stop();
     }
-    const overhead = (p50(create) - p50(baseline)) / 1000;
+    const overhead = (median(create) - median(baseline)) / 1000;
     return [
       {
         name: "VM pod create to Ready (p50 of 5)",
-        value: p50(create) / 1000,
+        value: median(create) / 1000,
         unit: "s",
-        baseline: p50(baseline) / 1000,
+        baseline: median(baseline) / 1000,
         baselineWhat: "same guest by a plain qemu command, reached by ssh",
         target: "overhead <= 1 s",
         met: overhead <= 1,
       },
       {
         name: "VM pod delete to all resources freed (p50 of 5)",
-        value: p50(free) / 1000,
+        value: median(free) / 1000,
         unit: "s",
         baseline: GRACE,
         baselineWhat: "the grace period",
         target: `<= grace + 2 s`,
-        met: p50(free) / 1000 <= GRACE + 2,
+        met: median(free) / 1000 <= GRACE + 2,
       },
     ];
   } finally {
