@@ -49,21 +49,24 @@ export interface AuthApi {
  */
 export function makeAuthApi(clients: Pick<KubeClients, "rest">): AuthApi {
   const { rest } = clients;
+  /** POSTs a review object and returns the API server's answer; errors say which review. */
+  async function create<T extends { kind?: string }>(path: string, body: T): Promise<T> {
+    try {
+      return await rest.request("POST", path, { body });
+    } catch (err) {
+      throw new Error(`${body.kind} failed: ${errorText(err)}`);
+    }
+  }
   return {
     async reviewToken(token: string): Promise<TokenReviewResult> {
-      let review: k8s.V1TokenReview;
-      try {
-        const body: k8s.V1TokenReview = {
+      const review = await create<k8s.V1TokenReview>(
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        {
           apiVersion: "authentication.k8s.io/v1",
           kind: "TokenReview",
           spec: { token },
-        };
-        review = await rest.request("POST", "/apis/authentication.k8s.io/v1/tokenreviews", {
-          body,
-        });
-      } catch (err) {
-        throw new Error(`TokenReview failed: ${errorText(err)}`);
-      }
+        },
+      );
       const status = review.status ?? {};
       if (!status.authenticated || !status.user?.username) {
         return { authenticated: false, error: status.error ?? "token not authenticated" };
@@ -80,9 +83,9 @@ export function makeAuthApi(clients: Pick<KubeClients, "rest">): AuthApi {
     },
 
     async reviewAccess(access: NodeAccess): Promise<AccessDecision> {
-      let review: k8s.V1SubjectAccessReview;
-      try {
-        const body: k8s.V1SubjectAccessReview = {
+      const review = await create<k8s.V1SubjectAccessReview>(
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        {
           apiVersion: "authorization.k8s.io/v1",
           kind: "SubjectAccessReview",
           spec: {
@@ -99,15 +102,8 @@ export function makeAuthApi(clients: Pick<KubeClients, "rest">): AuthApi {
               name: access.node,
             },
           },
-        };
-        review = await rest.request(
-          "POST",
-          "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-          { body },
-        );
-      } catch (err) {
-        throw new Error(`SubjectAccessReview failed: ${errorText(err)}`);
-      }
+        },
+      );
       const status = review.status;
       return {
         allowed: status?.allowed === true && status.denied !== true,

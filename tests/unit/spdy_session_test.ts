@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { SpdySession, type SpdySessionOptions } from "../../src/server/streaming/spdy/session.ts";
 import type { SpdyStream } from "../../src/server/streaming/spdy/stream.ts";
+import { readAll } from "../support/spdy_client.ts";
 import { type Frame, FrameReader, RstStatus } from "../../src/server/streaming/spdy/frames.ts";
 
 interface Pair {
@@ -63,18 +64,6 @@ async function pair(
       await Promise.all([client.closed, server.closed]);
     },
   };
-}
-
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const c of stream) chunks.push(c);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
