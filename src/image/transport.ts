@@ -13,6 +13,7 @@ import {
   TlsCertificateError,
 } from "./errors.ts";
 import type { Logger } from "../telemetry/log.ts";
+import { backoffDelay } from "../util/backoff.ts";
 import { silentLogger } from "../telemetry/log.ts";
 
 export interface RetryPolicy {
@@ -173,8 +174,11 @@ export class Transport {
 
   /** Delay before retry number `attempt` (1-based), exponential with ±25 % jitter. */
   backoffMs(attempt: number): number {
-    const base = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
-    return Math.round(base * (0.75 + Math.random() * 0.5));
+    return backoffDelay(attempt, {
+      initialMs: this.retry.baseDelayMs,
+      maxMs: this.retry.maxDelayMs,
+      jitter: 0.25,
+    });
   }
 
   /** Runs `fn` until it succeeds, a non-retryable error occurs, or attempts run out. */

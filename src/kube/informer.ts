@@ -7,7 +7,7 @@
 
 import type * as k8s from "@kubernetes/client-node";
 import type { Logger } from "../telemetry/log.ts";
-import type { BackoffOptions } from "./backoff.ts";
+import type { BackoffOptions } from "../util/backoff.ts";
 import { ListWatch } from "./list_watch.ts";
 import type { RestClient } from "./rest.ts";
 import { denoWatcher, type Watcher } from "./watch.ts";

@@ -10,7 +10,7 @@
 // so on a quiet node a newly bound pod could be seen up to ~30 s late.
 
 import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
-import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.ts";
+import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from "../util/backoff.ts";
 import { ObjectStore } from "./object_store.ts";
 import type { Watcher } from "./watch.ts";
 import { nextAfterWatch, type WatchEnd, type WatchStatus } from "./watch_end.ts";

@@ -25,6 +25,7 @@ import {
   ROLE_LABEL,
 } from "./node_object.ts";
 import { type LeaseRenewer, startLeaseRenewer } from "./lease.ts";
+import { backoffDelay } from "../util/backoff.ts";
 
 export interface NodeControllerOptions {
   clients: KubeClients;
@@ -197,7 +198,7 @@ export function createNodeController(opts: NodeControllerOptions): NodeControlle
           await syncStatus(true);
           break;
         } catch (err) {
-          const delay = Math.min(500 * 2 ** attempt, 10_000);
+          const delay = backoffDelay(attempt + 1, { initialMs: 500, maxMs: 10_000 });
           log.warn("cannot register node; retrying", {
             node: name,
             delayMs: delay,

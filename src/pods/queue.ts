@@ -3,6 +3,8 @@
 // worked on is worked on again afterwards, and failures are retried with per-key
 // exponential backoff.
 
+import { backoffDelay } from "../util/backoff.ts";
+
 export interface QueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
@@ -107,7 +109,7 @@ export function createWorkQueue(opts: QueueOptions = {}): WorkQueue {
   function retry(key: string): number {
     const n = (failures.get(key) ?? 0) + 1;
     failures.set(key, n);
-    const delay = Math.min(base * 2 ** (n - 1), max);
+    const delay = backoffDelay(n, { initialMs: base, maxMs: max });
     addAfter(key, delay);
     return delay;
   }

@@ -1,15 +1,15 @@
-// The retry rules of the list+watch loop as pure functions: Backoff (src/kube/backoff.ts)
+// The retry rules of the list+watch loop as pure functions: Backoff (src/util/backoff.ts)
 // doubles to its cap, jitters within the upper half, starts over after reset; nextAfterWatch
 // (src/kube/watch_end.ts) re-watches after normal ends, relists after 410 Gone/Expired and
 // backs off after everything else.
 
 import assert from "node:assert/strict";
-import { Backoff } from "../../src/kube/backoff.ts";
+import { Backoff } from "../../src/util/backoff.ts";
 import { nextAfterWatch, type WatchEnd } from "../../src/kube/watch_end.ts";
 
 Deno.test("backoff: doubles up to the cap, jitters within the upper half, resets", () => {
   let r = 1;
-  const b = new Backoff({ initialMs: 800, maxMs: 30_000, random: () => r });
+  const b = new Backoff({ initialMs: 800, maxMs: 30_000, jitter: 0.5, random: () => r });
   assert.deepEqual(
     Array.from({ length: 8 }, () => b.next()),
     [800, 1600, 3200, 6400, 12_800, 25_600, 30_000, 30_000],
