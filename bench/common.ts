@@ -1,5 +1,17 @@
 // Small pieces every benchmark shares: the runtime flags `deno task start` gives the agent
-// (so benchmarks run it as users do), the median, and a process's resident memory.
+// (so benchmarks run it as users do), the median, a process's resident memory, and the shape
+// of one result in the report.
+
+/** One figure of the report, beside the baseline measured in the same run. */
+export interface BenchResult {
+  name: string;
+  value: number;
+  unit: string;
+  baseline: number;
+  baselineWhat: string;
+  target: string;
+  met: boolean;
+}
 
 /** The flags between `run` and `main.ts` in deno.json's `start` task. */
 export const START_FLAGS: string[] = (() => {

@@ -19,7 +19,7 @@ import { ImageStore } from "../src/image/store.ts";
 import { recordVerified } from "../src/image/store_fs.ts";
 import { sha256Of } from "../src/image/digest.ts";
 import { START_FLAGS } from "./common.ts";
-import type { BenchResult } from "./main.ts";
+import type { BenchResult } from "./common.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const MiB = 1 << 20;

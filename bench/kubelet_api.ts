@@ -14,7 +14,7 @@ import { NODE_IP } from "../tests/support/kubelet_api_world.ts";
 import { readIdentity, spdyUpgrade, type TlsIdentity } from "../tests/support/spdy_client.ts";
 import { adminClients, eventually, nodeEnv, testPod } from "../tests/support/world.ts";
 import { median, START_FLAGS } from "./common.ts";
-import type { BenchResult } from "./main.ts";
+import type { BenchResult } from "./common.ts";
 import {
   count,
   type Measured,

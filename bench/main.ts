@@ -7,15 +7,7 @@ import { benchImagePull } from "./image_pull.ts";
 import { benchVmPods } from "./vm_pod.ts";
 import { benchKubeletApi } from "./kubelet_api.ts";
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline: number;
-  baselineWhat: string;
-  target: string;
-  met: boolean;
-}
+import type { BenchResult } from "./common.ts";
 
 const results: BenchResult[] = [];
 results.push(...await benchNodeStart());

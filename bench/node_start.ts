@@ -5,7 +5,7 @@
 import { startControlPlane } from "../tests/harness/control_plane.ts";
 import { adminClients, nodeEnv } from "../tests/support/world.ts";
 import { median, rssBytes, START_FLAGS } from "./common.ts";
-import type { BenchResult } from "./main.ts";
+import type { BenchResult } from "./common.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const BASELINE = new URL("./baseline_client.ts", import.meta.url).pathname;

@@ -14,7 +14,7 @@ import { waitForSsh } from "../src/guest/ssh.ts";
 import { pidAlive } from "../src/vm/qemu/vm.ts";
 import { silentLogger } from "../src/telemetry/log.ts";
 import { median } from "./common.ts";
-import type { BenchResult } from "./main.ts";
+import type { BenchResult } from "./common.ts";
 
 const RUNS = 5;
 const GRACE = 10;

@@ -6,7 +6,7 @@ import type { Config } from "./config/types.ts";
 import { type KubeClients, loadKubeConfig, makeClients } from "./kube/client.ts";
 import { createEventRecorder, type EventRecorder } from "./kube/events.ts";
 import { createNodeController, type NodeController } from "./node/controller.ts";
-import { type HostFacts, hostFacts } from "./node/host.ts";
+import { type HostFacts, hostFacts } from "./host/facts.ts";
 import { createPodController, type PodController } from "./pods/controller.ts";
 import type { PodRuntime } from "./runtime/types.ts";
 import { type KubeletServer, startKubeletServer } from "./server/start.ts";

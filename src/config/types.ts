@@ -2,7 +2,8 @@
 // Built from flags and environment by src/config/parse.ts; nothing else reads Deno.env
 // for agent settings.
 
-export type LogLevel = "debug" | "info" | "warn" | "error";
+import type { LogLevel } from "../telemetry/log.ts";
+export type { LogLevel };
 export type BackendName = "vz" | "qemu";
 export type TaintEffect = "NoSchedule" | "PreferNoSchedule" | "NoExecute";
 

@@ -1,7 +1,7 @@
 // Copy-on-write clones of cached image files, so each pod gets writable disk and aux
 // files without copying tens of GB: `clonefile(2)` on macOS (from the Objective-C shim,
-// registered at start-up), reflinks (FICLONE) on Linux file systems that have them (XFS with
-// reflink, btrfs), and for the QEMU backend a qcow2 overlay on top of the read-only base.
+// registered at start-up) and reflinks (FICLONE) on Linux file systems that have them (XFS
+// with reflink, btrfs). (The QEMU backend layers a qcow2 overlay instead: vm/qemu/overlay.ts.)
 // Never a silent full copy: without copy-on-write a clone fails with a message saying so,
 // unless the caller explicitly allows copying.
 
@@ -130,25 +130,4 @@ export async function cloneFile(
   }
   await sparseCopy(src, dst);
   return "copy";
-}
-
-/**
- * QEMU backend fallback: a qcow2 overlay whose backing file is the raw base image. Writes
- * go to the overlay; the base must stay unchanged (and unpruned) while the overlay lives.
- */
-export async function createQcow2Overlay(base: string, overlay: string): Promise<void> {
-  if (await exists(overlay)) throw new Error(`qcow2 overlay ${overlay}: already exists`);
-  await Deno.mkdir(posix.dirname(overlay), { recursive: true });
-  const r = await run("qemu-img", [
-    "create",
-    "-q",
-    "-f",
-    "qcow2",
-    "-b",
-    base,
-    "-F",
-    "raw",
-    overlay,
-  ]);
-  if (!r.ok) throw new Error(`qcow2 overlay of ${base}: qemu-img create failed: ${r.stderr}`);
 }

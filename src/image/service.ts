@@ -4,7 +4,7 @@
 // `acquire`/`release` keep an image from GC while a pod uses it, `clone` makes a pod's
 // writable copy, and `startGc` prunes in the background.
 
-import { cloneFile, type CloneMethod, createQcow2Overlay } from "./clone.ts";
+import { cloneFile, type CloneMethod } from "./clone.ts";
 import { anonymous, type Credentials } from "./credentials.ts";
 import { type GcSchedule, startImageGc } from "./gc.ts";
 import type { Platform } from "./manifest.ts";
@@ -81,11 +81,6 @@ export class ImageService {
   /** Copy-on-write clone of an image file for a pod (see clone.ts). */
   clone(src: string, dst: string): Promise<CloneMethod> {
     return cloneFile(src, dst, { allowCopy: this.opts.allowCopy });
-  }
-
-  /** QEMU fallback: a qcow2 overlay on the cached raw disk (keep the lease while it lives). */
-  overlay(base: string, overlay: string): Promise<void> {
-    return createQcow2Overlay(base, overlay);
   }
 
   /** Background GC; returns stop(). */

@@ -3,7 +3,7 @@
 // a condition's status changes; heartbeat times move on every report.
 
 import type * as k8s from "@kubernetes/client-node";
-import type { Pressure } from "./host.ts";
+import type { Pressure } from "../host/facts.ts";
 import type { RuntimeStatus } from "../runtime/types.ts";
 
 export const OWNED_CONDITIONS = [

@@ -16,7 +16,12 @@ import { type EventRecorder, nodeRef } from "../kube/events.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { RuntimeStatus } from "../runtime/types.ts";
 import { conditionsDiffer, nextConditions, observedConditions } from "./conditions.ts";
-import { diskUsage, type HostFacts, type Pressure, pressure as measurePressure } from "./host.ts";
+import {
+  diskUsage,
+  type HostFacts,
+  type Pressure,
+  pressure as measurePressure,
+} from "../host/facts.ts";
 import {
   buildNode,
   type NodeInput,

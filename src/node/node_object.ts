@@ -3,7 +3,7 @@
 
 import type * as k8s from "@kubernetes/client-node";
 import type { Config } from "../config/types.ts";
-import type { DiskUsage, HostFacts } from "./host.ts";
+import type { DiskUsage, HostFacts } from "../host/facts.ts";
 import type { RuntimeStatus } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
 

@@ -3,7 +3,7 @@
 // Hand-written rather than a library: logfmt output is ~40 lines and every logging
 // library on npm brings transports and worker threads we do not want in a compiled binary.
 
-import type { LogLevel } from "../config/types.ts";
+export type LogLevel = "debug" | "info" | "warn" | "error";
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 

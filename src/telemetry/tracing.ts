@@ -1,11 +1,19 @@
-// Tracing (OpenTelemetry): builds the agent's Tracer from the config. Without an OTLP endpoint
+// Tracing (OpenTelemetry): builds the agent's Tracer from its tracing settings. Without an OTLP endpoint
 // the tracer is a no-op and the SDK is never loaded (the idle agent's memory matters); with one,
 // spans go through a batch processor to an OTLP/HTTP collector at <endpoint>/v1/traces.
 
 import { ProxyTracerProvider, type Tracer } from "@opentelemetry/api";
 import type { Sampler } from "@opentelemetry/sdk-trace-base";
-import type { Config } from "../config/types.ts";
 import type { Logger } from "./log.ts";
+
+/** The tracing settings (Config has them under these names). */
+export interface TracingOptions {
+  /** OTLP/HTTP collector; tracing is off without one. */
+  otlpEndpoint?: string;
+  otelServiceName?: string;
+  /** Share of root traces kept, 0..1; every trace when unset. */
+  traceSampleRate?: number;
+}
 
 export interface Tracing {
   tracer: Tracer;
@@ -16,7 +24,7 @@ export interface Tracing {
 const TRACER_NAME = "macos-vz-kubelet";
 const DEFAULT_SERVICE_NAME = "macos-vz-kubelet";
 
-export async function startTracing(config: Config, log: Logger): Promise<Tracing> {
+export async function startTracing(config: TracingOptions, log: Logger): Promise<Tracing> {
   if (config.otlpEndpoint === undefined) return noopTracing();
   const [sdk, { resourceFromAttributes }, { OTLPTraceExporter }] = await Promise.all([
     import("@opentelemetry/sdk-trace-base"),

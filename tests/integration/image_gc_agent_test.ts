@@ -16,7 +16,7 @@ import { parseConfig } from "../../src/config/parse.ts";
 import { localHost } from "../../src/config/local_host.ts";
 import type { Config } from "../../src/config/types.ts";
 import type { EventRecorder } from "../../src/kube/events.ts";
-import { hostFacts } from "../../src/node/host.ts";
+import { hostFacts } from "../../src/host/facts.ts";
 import { removeBridge } from "../../src/network/linux_bridge.ts";
 import { gcSchedule } from "../../src/runtime/agent_images.ts";
 import { selectRuntime } from "../../src/runtime/select.ts";

@@ -11,6 +11,7 @@ import { parseReference } from "../../src/image/reference.ts";
 import { pushImage } from "../../src/image/push.ts";
 import { AuthError } from "../../src/image/errors.ts";
 import { CloneUnsupportedError } from "../../src/image/clone.ts";
+import { createQcow2Overlay } from "../../src/vm/qemu/overlay.ts";
 import { pruneImages } from "../../src/image/gc.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
 import type { LocalVmImage } from "../../src/vm/types.ts";
@@ -66,7 +67,7 @@ Deno.test("image service: a Linux guest for the QEMU backend, with pull secrets 
 
     const podDir = `${world.dir}/pods/uid-1`;
     await assert.rejects(images.clone(files.disk, `${podDir}/disk.img`), CloneUnsupportedError);
-    await images.overlay(files.disk, `${podDir}/disk.qcow2`);
+    await createQcow2Overlay(files.disk, `${podDir}/disk.qcow2`);
     await images.acquire("uid-1", local.manifestDigest);
     const gc = await pruneImages(images.store, { unusedForMs: 0 });
     assert.deepEqual(gc.removed, []);

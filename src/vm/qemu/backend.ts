@@ -9,7 +9,7 @@ import { planSubnet } from "../../network/subnet.ts";
 import { ensureBridge, ensureNat, removeTap, tapName, tapsOn } from "../../network/linux_bridge.ts";
 import { type Dnsmasq, releaseLease, startDnsmasq } from "../../network/dnsmasq.ts";
 import { probeKvm } from "./kvm.ts";
-import { createQcow2Overlay } from "../../image/clone.ts";
+import { createQcow2Overlay } from "./overlay.ts";
 import { pidAlive, QemuVm, recordPath, type VmRecord } from "./vm.ts";
 
 export interface QemuBackendOptions {

@@ -1,5 +1,5 @@
-// Facts about the host machine that the node object reports: CPUs, memory, disk, addresses,
-// OS and kernel. The only module of src/node that touches the operating system.
+// Facts about the host machine that the node object reports and the runtime sizes VMs by:
+// CPUs, memory, disk, addresses, OS and kernel. Shared by src/node and src/runtime.
 
 import os from "node:os";
 import fs from "node:fs";
