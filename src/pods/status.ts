@@ -89,7 +89,15 @@ export function statusPatch(
       const since = prev && prev.status === c.status && prev.lastTransitionTime
         ? prev.lastTransitionTime
         : c.lastTransitionTime ?? now;
-      return canonical({ ...c, lastTransitionTime: since, lastProbeTime: null });
+      // A condition without a reason or message clears the old ones: a strategic merge
+      // patch keeps fields it does not name (a True Ready beside a stale PodNotReady).
+      return canonical({
+        ...c,
+        reason: c.reason ?? null,
+        message: c.message ?? null,
+        lastTransitionTime: since,
+        lastProbeTime: null,
+      });
     });
   }
   return { metadata: { uid: pod.metadata?.uid }, status };

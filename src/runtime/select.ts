@@ -5,13 +5,13 @@ import type { Config } from "../config/types.ts";
 import { type EventRecorder, podRef } from "../kube/events.ts";
 import type { ObjectReader } from "../kube/objects.ts";
 import { podPullCredentials } from "./pull_credentials.ts";
-import type { HostFacts } from "../node/host.ts";
+import type { HostFacts } from "../host/facts.ts";
 import type { Logger } from "../telemetry/log.ts";
 import { probeDocker } from "../containers/docker.ts";
 import type { AdmissionContext } from "./admission.ts";
 import type { PodRuntime, VmLimits } from "./types.ts";
 import { createUnavailableRuntime } from "./unavailable.ts";
-import { createVmRuntime } from "./vm_runtime.ts";
+import { createPodRuntime } from "./pod_runtime.ts";
 import { type AgentImages, agentImages, type ImageGcTiming } from "./agent_images.ts";
 import { createQemuBackend } from "../vm/qemu/backend.ts";
 
@@ -114,7 +114,7 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
         maxRunning: config.maxVms,
         log: ctx.log,
       });
-      runtime = createVmRuntime({
+      runtime = createPodRuntime({
         backend,
         images: images.source,
         events: ctx.events,

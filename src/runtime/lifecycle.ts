@@ -1,0 +1,231 @@
+// One container's life inside a pod, the same for every driver: start a run, run the
+// postStart hook, wait for the run to end, then restart it per policy after the crash-loop
+// back-off. It is a single loop, so a container has at most one run and one restart in
+// flight, and every run's resources are released exactly once, before the next starts.
+
+import type * as k8s from "@kubernetes/client-node";
+import type { Logger } from "../telemetry/log.ts";
+import { Backoff } from "../util/backoff.ts";
+import {
+  type ContainerState,
+  countRestart,
+  toRunning,
+  toTerminated,
+  toWaiting,
+} from "./container_state.ts";
+import {
+  type ContainerDriver,
+  type ContainerExit,
+  type ContainerRun,
+  type RunContext,
+  WAITING_START_ERRORS,
+} from "./driver.ts";
+import { CrashLoop, type RestartPolicy, shouldRestart } from "./restart.ts";
+
+/** A container of a pod as the coordinator keeps it. */
+export interface ContainerEntry {
+  readonly spec: () => k8s.V1Container;
+  readonly kind: "init" | "regular";
+  readonly policy: RestartPolicy;
+  readonly state: ContainerState;
+  readonly driver: ContainerDriver;
+  /** The current run, while there is one. */
+  run?: ContainerRun;
+  readonly crash: CrashLoop;
+}
+
+/** What the lifecycle needs from the pod around it. */
+export interface LifecycleHost {
+  log: Logger;
+  /** The container's state changed: write the pod's status. */
+  notify(): void;
+  event(c: ContainerEntry, type: "Normal" | "Warning", reason: string, message: string): void;
+  /** The container's postStart hook, after each start; rejects to fail the run. */
+  postStart(c: ContainerEntry, signal: AbortSignal): Promise<void>;
+  /** Called once per run when the container counts as started (hook done). */
+  started?(c: ContainerEntry): void;
+}
+
+const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function aborted(signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(undefined);
+    signal.addEventListener("abort", () => resolve(undefined), { once: true });
+  });
+}
+
+/** A container entry; `backoff` replaces the kubelet's crash-loop timing (tests). */
+export function newContainerEntry(
+  fields: Omit<ContainerEntry, "crash" | "run">,
+  backoff?: { initialMs: number; maxMs: number },
+): ContainerEntry {
+  return { ...fields, crash: new CrashLoop(backoff) };
+}
+
+function runContext(c: ContainerEntry, host: LifecycleHost, signal: AbortSignal): RunContext {
+  return {
+    signal,
+    waiting(reason, message) {
+      if (c.state.stage === "running") return; // booting after start: the run is up already
+      toWaiting(c.state, reason, message);
+      host.notify();
+    },
+    event: (type, reason, message) => host.event(c, type, reason, message),
+    imagePresent(imageID) {
+      c.state.imageID = imageID;
+    },
+    running(containerID, startedAt) {
+      toRunning(c.state, containerID, startedAt);
+      host.notify();
+    },
+    previousRunLost(message) {
+      c.state.last = {
+        exitCode: 137,
+        reason: "Error",
+        message,
+        finishedAt: new Date(),
+        containerID: c.state.containerID,
+      };
+      countRestart(c.state);
+    },
+  };
+}
+
+/**
+ * Starts one run, retrying (without counting restarts) while the failure is one a pod waits
+ * out: image pulls back off as ImagePullBackOff. Returns the run, or the exit that a failed
+ * start counts as; undefined when the signal aborted.
+ */
+async function startRun(
+  c: ContainerEntry,
+  host: LifecycleHost,
+  signal: AbortSignal,
+): Promise<ContainerRun | ContainerExit | undefined> {
+  const pulls = new Backoff(c.crash.backoff);
+  for (;;) {
+    try {
+      return await c.driver.start(runContext(c, host, signal));
+    } catch (err) {
+      if (signal.aborted) return undefined;
+      const reason = (err as { reason?: string }).reason ?? "StartError";
+      const message = errText(err);
+      host.log.warn("container start failed", { container: c.state.name, reason, error: message });
+      host.event(c, "Warning", "Failed", message);
+      await c.driver.release().catch((e) =>
+        host.log.error("container clean-up failed", { container: c.state.name, error: errText(e) })
+      );
+      if (!WAITING_START_ERRORS.has(reason)) {
+        return { exitCode: 128, reason, message, finishedAt: new Date() };
+      }
+      toWaiting(c.state, reason, message);
+      host.notify();
+      if (reason !== "ErrImagePull") {
+        await aborted(signal); // waits for a change of the pod (it is then recreated)
+        return undefined;
+      }
+      const delay = pulls.next();
+      const backoff = `Back-off pulling image "${c.state.image}": ${message}`;
+      host.event(c, "Normal", "BackOff", `${backoff} (retrying in ${Math.round(delay / 1000)}s)`);
+      toWaiting(c.state, "ImagePullBackOff", backoff);
+      host.notify();
+      await sleep(delay, signal);
+      if (signal.aborted) return undefined;
+    }
+  }
+}
+
+/**
+ * Runs the container until its policy lets it end (resolves with its last exit) or the
+ * signal aborts (resolves undefined and leaves the current run to the caller: deletion stops
+ * and releases it, an agent shutdown leaves it for the next agent to adopt).
+ */
+export async function runLifecycle(
+  c: ContainerEntry,
+  host: LifecycleHost,
+  signal: AbortSignal,
+): Promise<ContainerExit | undefined> {
+  for (;;) {
+    const started = await startRun(c, host, signal);
+    if (!started) return undefined;
+    let exit: ContainerExit;
+    let ranMs = 0;
+    if ("exited" in started) {
+      c.run = started;
+      try {
+        await host.postStart(c, signal);
+        c.state.started = true;
+        c.state.ready = true;
+        host.started?.(c);
+        host.notify();
+      } catch (err) {
+        if (signal.aborted) return undefined;
+        await c.driver.stop(0).catch(() => {});
+        c.run = undefined;
+        exit = { exitCode: 137, reason: "Error", message: errText(err), finishedAt: new Date() };
+        await release(c, host);
+        toTerminated(c.state, exit);
+        host.notify();
+        if (!(await restartAfter(c, host, exit, 0, signal))) return exit;
+        continue;
+      }
+      const ended = await Promise.race([started.exited, aborted(signal)]);
+      if (!ended) return undefined;
+      exit = ended;
+      c.run = undefined;
+      ranMs = exit.finishedAt.getTime() - (c.state.startedAt?.getTime() ?? Date.now());
+      await release(c, host);
+      if (signal.aborted) return undefined;
+      host.event(
+        c,
+        exit.exitCode ? "Warning" : "Normal",
+        exit.exitCode ? "Failed" : "Completed",
+        exit.message ?? exit.reason,
+      );
+    } else exit = started;
+    toTerminated(c.state, exit);
+    host.notify();
+    if (!(await restartAfter(c, host, exit, ranMs, signal))) return exit;
+  }
+}
+
+async function release(c: ContainerEntry, host: LifecycleHost): Promise<void> {
+  await c.driver.release().catch((err) =>
+    host.log.error("container clean-up failed", { container: c.state.name, error: errText(err) })
+  );
+}
+
+/** Waits out the crash-loop back-off when the policy restarts; false when it does not. */
+async function restartAfter(
+  c: ContainerEntry,
+  host: LifecycleHost,
+  exit: ContainerExit,
+  ranMs: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (!shouldRestart(c.policy, exit.exitCode)) return false;
+  const delay = c.crash.next(ranMs);
+  const message = `back-off ${Math.round(delay / 1000)}s restarting failed container=` +
+    `${c.state.name}`;
+  host.event(c, "Warning", "BackOff", `Back-off restarting failed container ${c.state.name}`);
+  toWaiting(c.state, "CrashLoopBackOff", message);
+  host.notify();
+  await sleep(delay, signal);
+  if (signal.aborted) return false;
+  countRestart(c.state);
+  toWaiting(c.state, "ContainerCreating");
+  host.notify();
+  return true;
+}

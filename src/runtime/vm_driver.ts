@@ -1,0 +1,297 @@
+// The VM container's driver: one run of a pod's first container is one VM. A start ensures
+// the image, takes a VM slot, creates (or adopts) the VM on the backend, boots it, learns its
+// IP and waits until SSH answers. The run ends once, at the VM's first stop or failure. Guest
+// I/O (exec, attach, stats) goes over the run's SSH session (vm_guest.ts).
+
+import type * as k8s from "@kubernetes/client-node";
+import type { SshCredentials } from "../config/types.ts";
+import type { Logger } from "../telemetry/log.ts";
+import type { Vm, VmBackend, VmSpec } from "../vm/types.ts";
+import { type SshSession, waitForSsh } from "../guest/ssh.ts";
+import { stableMac } from "../network/mac.ts";
+import { type HeldImage, type ImageSource, pullPolicyOf } from "./images.ts";
+import type { SlotHolder, VmSlots } from "./slots.ts";
+import { podKey, vmResources } from "./vm_spec.ts";
+import { consoleLogStream } from "./console_logs.ts";
+import {
+  type ContainerDriver,
+  type ContainerExit,
+  type ContainerRun,
+  StartError,
+} from "./driver.ts";
+import { guestAttach, guestExec, guestStats, type GuestStatsState } from "./vm_guest.ts";
+import type { ExecIO, LogOptions } from "./types.ts";
+
+export interface VmDriverDeps {
+  backend: VmBackend;
+  images: ImageSource;
+  slots: VmSlots;
+  log: Logger;
+  ssh: SshCredentials;
+  sshReadinessTimeoutMs: number;
+  /** Work directories of VMs: <stateDir>/<pod uid>. */
+  stateDir: string;
+  /** Reaches a guest over SSH, retrying until `timeoutMs`; waitForSsh unless a test scripts it. */
+  connectGuest?: (
+    host: string,
+    credentials: SshCredentials,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ) => Promise<SshSession>;
+}
+
+/** The VM container's driver, plus what the pod needs from its VM: the pod IP. */
+export interface VmDriver extends ContainerDriver {
+  /** The guest's address once the current run has one. */
+  readonly podIP: string | undefined;
+  /** The guest answers SSH (the run has started and not ended). */
+  readonly reachable: boolean;
+  /** The guest's OS, for how it is shut down and measured. */
+  readonly os: "linux" | "darwin";
+}
+
+const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
+
+export function workDirOf(stateDir: string, pod: k8s.V1Pod): string {
+  return `${stateDir}/${pod.metadata!.uid}`;
+}
+
+export function createVmDriver(
+  pod: () => k8s.V1Pod,
+  container: () => k8s.V1Container,
+  deps: VmDriverDeps,
+): VmDriver {
+  const { backend, log } = deps;
+  const uid = pod().metadata!.uid!;
+  const workDir = workDirOf(deps.stateDir, pod());
+  let held: HeldImage | undefined;
+  let slot: SlotHolder | undefined;
+  let vm: Vm | undefined;
+  let ssh: SshSession | undefined;
+  let sshClosed = false;
+  let podIP: string | undefined;
+  let up = false;
+  /** Set while stop() runs: how the run ends is then the agent's doing. */
+  let stopping: { graceful: boolean } | undefined;
+  let endRun: ((exit: ContainerExit) => void) | undefined;
+  const stats: GuestStatsState = {};
+  const connect = deps.connectGuest ??
+    ((host: string, credentials: SshCredentials, timeoutMs: number, signal?: AbortSignal) =>
+      waitForSsh({ host, credentials }, timeoutMs, signal));
+
+  function watchSession(s: SshSession) {
+    ssh = s;
+    sshClosed = false;
+    s.closed.then(() => {
+      if (ssh === s) sshClosed = true;
+    });
+  }
+
+  /** The run's SSH session, reconnected if the guest dropped it (reboot, network blip). */
+  async function session(): Promise<SshSession> {
+    if (ssh && !sshClosed) return ssh;
+    if (!podIP || !up) throw new Error(`pod ${podKey(pod())}: the VM does not answer SSH yet`);
+    ssh?.close();
+    watchSession(await connect(podIP, deps.ssh, 10_000));
+    return ssh!;
+  }
+
+  function exitOf(state: string, reason?: string): ContainerExit {
+    const finishedAt = new Date();
+    if (stopping) {
+      return stopping.graceful
+        ? { exitCode: 0, reason: "Completed", message: "the guest shut down", finishedAt }
+        : { exitCode: 137, reason: "Error", message: "the VM was stopped", finishedAt };
+    }
+    return state === "stopped"
+      ? { exitCode: 0, reason: "Completed", message: reason ?? "the guest powered off", finishedAt }
+      : { exitCode: 137, reason: "Error", message: reason ?? state, finishedAt };
+  }
+
+  async function pull(ctx: Parameters<ContainerDriver["start"]>[0]): Promise<HeldImage> {
+    const c = container();
+    const t0 = Date.now();
+    ctx.waiting("ContainerCreating", `pulling image ${c.image}`);
+    ctx.event("Normal", "Pulling", `Pulling image "${c.image}"`);
+    let image: HeldImage;
+    try {
+      image = await deps.images.ensure(c.image!, {
+        pod: pod(),
+        policy: pullPolicyOf(c),
+        signal: ctx.signal,
+        onProgress: (message) => ctx.waiting("ContainerCreating", message),
+      });
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      throw new StartError("ErrImagePull", errText(err));
+    }
+    for (const f of image.replaced) {
+      ctx.event("Warning", "ImageFileChanged", `${f} changed since it was verified; pulled again`);
+    }
+    ctx.event(
+      "Normal",
+      "Pulled",
+      image.pulled
+        ? `Successfully pulled image "${c.image}" in ${((Date.now() - t0) / 1000).toFixed(1)}s`
+        : `Container image "${c.image}" already present on machine`,
+    );
+    return image;
+  }
+
+  async function spec(image: HeldImage): Promise<VmSpec> {
+    return {
+      id: uid,
+      name: podKey(pod()),
+      ...vmResources(pod()),
+      image: image.image,
+      workDir,
+      mac: await stableMac(uid),
+    };
+  }
+
+  return {
+    name: container().name,
+    get podIP() {
+      return podIP;
+    },
+    get reachable() {
+      return up && !!ssh;
+    },
+    get os() {
+      return held?.image.os ?? "linux";
+    },
+
+    async start(ctx): Promise<ContainerRun> {
+      const { signal } = ctx;
+      stopping = undefined;
+      held = await pull(ctx);
+      signal.throwIfAborted();
+      ctx.imagePresent(held.imageID);
+
+      // The slot is taken after the pull: a pod waiting for a slot has its image ready, and
+      // a pod whose image cannot be pulled never holds a VM slot.
+      slot = deps.slots.tryAcquire();
+      if (!slot) {
+        const { used, max } = deps.slots;
+        ctx.waiting("WaitingForVMSlot", `waiting for a VM slot (${used}/${max} in use)`);
+        slot = await deps.slots.acquire(signal);
+      }
+      const vmSpec = await spec(held);
+      const problems = backend.validate(vmSpec);
+      if (problems.length) throw new StartError("CreateContainerError", problems.join("; "));
+      ctx.waiting("ContainerCreating", "cloning the disk and creating the VM");
+      const hadVm = await Deno.stat(workDir).then(() => true, () => false);
+      const adopted = vm = await backend.adopt?.(vmSpec);
+      signal.throwIfAborted();
+      if (hadVm && !adopted) {
+        const message = "the pod's VM was not running when the agent started; " +
+          "starting a fresh one from the image";
+        ctx.event("Warning", "VMLost", message);
+        ctx.previousRunLost(message);
+        await backend.cleanup(uid, workDir);
+      }
+      const current = vm = adopted ?? await backend.create(vmSpec);
+      const exited = new Promise<ContainerExit>((resolve) => {
+        let done = false;
+        endRun = (exit) => {
+          if (done) return;
+          done = true;
+          up = false;
+          resolve(exit);
+        };
+      });
+      // The run ends at the first stop or failure the VM reports (a failing VM may report
+      // both); while stop() runs, stop() ends it, knowing whether the guest shut down in time.
+      current.onStateChange((s, reason) => {
+        if (!stopping && (s === "stopped" || s === "error")) endRun?.(exitOf(s, reason));
+      });
+      if (current.state !== "running") {
+        signal.throwIfAborted();
+        ctx.event("Normal", "Created", `Created container ${container().name}`);
+        await current.start();
+        ctx.event("Normal", "Started", `Started container ${container().name}`);
+      } else log.info("adopted a running VM", { pod: podKey(pod()) });
+      up = true;
+      ctx.running(`${backend.name}://${uid}`, new Date());
+
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(deps.sshReadinessTimeoutMs)]);
+      try {
+        podIP = await current.ipAddress(deadline);
+        watchSession(await connect(podIP, deps.ssh, deps.sshReadinessTimeoutMs, signal));
+      } catch (err) {
+        if (signal.aborted) throw err;
+        throw new StartError("StartError", errText(err));
+      }
+      return { exited, adopted: !!adopted };
+    },
+
+    async stop(graceMs) {
+      const current = vm;
+      if (!current || current.state !== "running") {
+        if (current) await current.stop({ graceful: false, timeoutMs: 0 });
+        return;
+      }
+      stopping = { graceful: false };
+      const deadline = Date.now() + graceMs;
+      const command = this.os === "darwin" ? ["sudo", "shutdown", "-h", "now"] : ["poweroff"];
+      if (ssh && !sshClosed) {
+        await Promise.race([
+          ssh.exec(command).catch(() => 255),
+          new Promise((r) => setTimeout(r, Math.min(5_000, graceMs))),
+        ]);
+      }
+      await current.stop({ graceful: true, timeoutMs: Math.max(0, deadline - Date.now()) });
+      stopping.graceful = Date.now() <= deadline;
+      endRun?.(exitOf("stopped"));
+      stopping = undefined;
+    },
+
+    async release() {
+      up = false;
+      ssh?.close();
+      ssh = undefined;
+      const current = vm;
+      vm = undefined;
+      endRun?.(exitOf("stopped", "released"));
+      endRun = undefined;
+      // If QEMU cannot be made to go, the error reaches the caller (deletion retries).
+      if (current) await current.destroy();
+      podIP = undefined;
+      slot?.release();
+      slot = undefined;
+      held?.release();
+      held = undefined;
+    },
+
+    detach() {
+      ssh?.close();
+      ssh = undefined;
+      endRun = undefined;
+    },
+
+    exec: (command: string[], io: ExecIO) =>
+      guestExec(session, () => container().env ?? [], command, io),
+    attach: (io: ExecIO) => guestAttach(session, () => container().env ?? [], io),
+    logs: (opts: LogOptions) => Promise.resolve(consoleLogStream(`${workDir}/console.log`, opts)),
+    async stats() {
+      if (!up || this.os !== "linux") return undefined;
+      const s = await session().catch(() => undefined);
+      return s ? await guestStats(s, stats).catch(() => undefined) : undefined;
+    },
+  };
+}
+
+/** After an agent restart: VMs no pod on this node owns any more are stopped and removed. */
+export async function removeLeftoverVms(
+  backend: VmBackend,
+  owned: Set<string>,
+  stateDir: string,
+  log: Logger,
+): Promise<void> {
+  for (const id of await backend.leftovers()) {
+    if (owned.has(id)) continue;
+    log.warn("removing a VM no pod owns", { vm: id });
+    await backend.cleanup(id, `${stateDir}/${id}`)
+      .catch((err) => log.error("cannot remove leftover VM", { vm: id, error: errText(err) }));
+  }
+}
