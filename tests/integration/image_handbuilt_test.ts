@@ -1,6 +1,6 @@
-// Images built BY HAND from the documented format (docs/image-format.md, which
-// keeps the Go system's compatibility facts): blobs compressed with GNU gzip and node:zlib, uploaded and tagged
-// with raw fetch calls, no code of ours involved. Both manifest forms (config.json as a
+// Images built BY HAND from the documented format (docs/image-format.md, which keeps the Go
+// system's compatibility facts): blobs compressed with GNU gzip and node:zlib, uploaded and
+// tagged with raw fetch calls, no code of ours involved. Both manifest forms (config.json as a
 // layer, and the older form with it as the manifest's config), shuffled layer order, an
 // uncompressed aux layer. A lying uncompressed-digest annotation is caught and leaves
 // nothing in the store.
