@@ -6,6 +6,7 @@ import { benchNodeStart } from "./node_start.ts";
 import { benchImagePull } from "./image_pull.ts";
 import { benchVmPods } from "./vm_pod.ts";
 import { benchKubeletApi } from "./kubelet_api.ts";
+import { benchHybridPods } from "./hybrid_pod.ts";
 
 import type { BenchResult } from "./common.ts";
 
@@ -13,6 +14,7 @@ const results: BenchResult[] = [];
 results.push(...await benchNodeStart());
 results.push(...await benchImagePull());
 results.push(...await benchVmPods());
+results.push(...await benchHybridPods());
 results.push(...await benchKubeletApi());
 
 console.log("\nbenchmark results");

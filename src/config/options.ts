@@ -56,6 +56,7 @@ export type OptionKey =
   | "cacheDir"
   | "bridgeInterface"
   | "dockerHost"
+  | "dockerNetwork"
   | "sshUser"
   | "sshPassword"
   | "sshPrivateKeyPath"
@@ -509,6 +510,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     valueName: "URL",
     description: "Docker daemon that runs the pods' sidecar containers.",
     default: "unix:///var/run/docker.sock",
+  },
+  {
+    key: "dockerNetwork",
+    flag: "docker-network",
+    env: "VZK_DOCKER_NETWORK",
+    kind: "string",
+    format: "no-spaces",
+    group: "guests",
+    valueName: "NAME",
+    description: "Docker network the pods' sidecar and init containers join; it must route to " +
+      "the VMs' addresses (Docker's default bridge does on a Mac and with IP forwarding on Linux).",
+    default: "bridge",
   },
   {
     key: "sshUser",

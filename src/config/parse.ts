@@ -128,6 +128,7 @@ function buildConfig(ctx: Ctx): Config {
       privateKeyPassphrase: readString(ctx, "sshPrivateKeyPassphrase"),
     },
     dockerHost: readString(ctx, "dockerHost") ?? "",
+    dockerNetwork: readString(ctx, "dockerNetwork") ?? "bridge",
     cacheDir: readPath(ctx, "cacheDir") ??
       defaultCacheDir(ctx.host.os, ctx.host.homeDir, ctx.env),
     backend: readBackend(ctx),

@@ -55,6 +55,8 @@ export interface Config {
   bridgeInterface?: string;
   ssh: SshCredentials;
   dockerHost: string;
+  /** Docker network of the pods' containers. */
+  dockerNetwork: string;
 
   cacheDir: string;
   backend: BackendName;

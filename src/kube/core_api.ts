@@ -35,6 +35,12 @@ export interface CoreApi {
 
   readNamespacedSecret(p: k8s.CoreV1ApiReadNamespacedSecretRequest): Promise<k8s.V1Secret>;
   createNamespacedSecret(p: k8s.CoreV1ApiCreateNamespacedSecretRequest): Promise<k8s.V1Secret>;
+  readNamespacedConfigMap(
+    p: k8s.CoreV1ApiReadNamespacedConfigMapRequest,
+  ): Promise<k8s.V1ConfigMap>;
+  createNamespacedConfigMap(
+    p: k8s.CoreV1ApiCreateNamespacedConfigMapRequest,
+  ): Promise<k8s.V1ConfigMap>;
   readNamespacedServiceAccount(
     p: k8s.CoreV1ApiReadNamespacedServiceAccountRequest,
   ): Promise<k8s.V1ServiceAccount>;
@@ -72,6 +78,8 @@ export function coreApi(rest: RestClient): CoreApi {
 
     readNamespacedSecret: (p) => call("GET", "secrets", p),
     createNamespacedSecret: (p) => call("POST", "secrets", p),
+    readNamespacedConfigMap: (p) => call("GET", "configmaps", p),
+    createNamespacedConfigMap: (p) => call("POST", "configmaps", p),
     readNamespacedServiceAccount: (p) => call("GET", "serviceaccounts", p),
     createNamespacedServiceAccount: (p) => call("POST", "serviceaccounts", p),
     createNamespacedServiceAccountToken: (p) => call("POST", "serviceaccounts", p, "token"),

@@ -7,6 +7,7 @@ import { isNotFound, type KubeClients } from "./client.ts";
 
 export interface ObjectReader {
   secret(namespace: string, name: string): Promise<k8s.V1Secret | undefined>;
+  configMap(namespace: string, name: string): Promise<k8s.V1ConfigMap | undefined>;
   serviceAccount(namespace: string, name: string): Promise<k8s.V1ServiceAccount | undefined>;
 }
 
@@ -23,6 +24,8 @@ export function objectReader(clients: KubeClients): ObjectReader {
   return {
     secret: (namespace, name) =>
       orUndefined(clients.core.readNamespacedSecret({ namespace, name })),
+    configMap: (namespace, name) =>
+      orUndefined(clients.core.readNamespacedConfigMap({ namespace, name })),
     serviceAccount: (namespace, name) =>
       orUndefined(clients.core.readNamespacedServiceAccount({ namespace, name })),
   };

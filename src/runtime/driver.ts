@@ -48,6 +48,7 @@ export class StartError extends Error {
 /** Reasons under which a failed start waits and retries instead of counting as a crash. */
 export const WAITING_START_ERRORS = new Set([
   "ErrImagePull",
+  "ErrImageNeverPull",
   "InvalidImageName",
   "CreateContainerConfigError",
 ]);
@@ -62,11 +63,19 @@ export interface ContainerDriver {
   start(ctx: RunContext): Promise<ContainerRun>;
   /** Ends the current run: gracefully within `graceMs`, then forced. Its `exited` resolves. */
   stop(graceMs: number): Promise<void>;
-  /** Frees what the last run held. Idempotent; throws when something could not be freed. */
+  /**
+   * Frees what the last run held (VM, slot, process). A driver may keep an ended container
+   * for its logs until the next start or remove(). Idempotent; throws when something could
+   * not be freed.
+   */
   release(): Promise<void>;
+  /** Removes everything the container left behind (the pod is deleted). Idempotent. */
+  remove(): Promise<void>;
   /** Lets go of the run without stopping it (agent shutdown: the next agent adopts it). */
   detach(): void;
 
+  /** Where the container's ports answer (the VM's IP; a Docker container's own address). */
+  address(): Promise<string | undefined>;
   exec(command: string[], io: ExecIO): Promise<number>;
   attach(io: ExecIO): Promise<void>;
   logs(opts: LogOptions): Promise<ReadableStream<Uint8Array>>;

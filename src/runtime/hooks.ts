@@ -1,36 +1,35 @@
-// Container lifecycle hooks (postStart now; preStop with the lifecycle work) run through the
-// container's driver, so a hook execs in the guest over SSH for the VM and with docker exec
-// for containers. A failing hook names the command, its exit code and its stderr.
+// Container lifecycle hooks: postStart after each start (the container counts as started once
+// it succeeded; a failure kills the run) and preStop before a container is stopped, within the
+// grace period. Both run through handlers.ts, so they work the same for the VM (exec over SSH)
+// and for Docker containers (docker exec), and for exec, httpGet and sleep alike.
 
 import type * as k8s from "@kubernetes/client-node";
 import type { ContainerDriver } from "./driver.ts";
+import { hasAction, runHandler } from "./handlers.ts";
 
-/** Runs an exec hook; resolves when it exited 0, rejects with a message otherwise. */
-export async function runExecHook(
-  driver: ContainerDriver,
-  name: "postStart" | "preStop",
-  command: string[],
+/** Runs the container's postStart hook; rejects with the kubelet-style message on failure. */
+export async function runPostStart(
+  c: { spec: k8s.V1Container; driver: ContainerDriver },
   signal: AbortSignal,
 ): Promise<void> {
-  let stderr = "";
-  const dec = new TextDecoder();
-  const code = await driver.exec(command, {
-    tty: false,
-    stderr: new WritableStream({
-      write: (d) => void (stderr += dec.decode(d, { stream: true })),
-    }),
-    signal,
-  });
-  if (code !== 0) {
-    throw new Error(
-      `${name} hook ${JSON.stringify(command)} exited ${code}` +
-        (stderr.trim() ? `: ${stderr.trim().slice(0, 300)}` : ""),
-    );
-  }
+  const hook = c.spec.lifecycle?.postStart;
+  if (!hasAction(hook)) return;
+  const r = await runHandler(hook, c, signal);
+  if (!r.ok) throw new Error(`postStart hook failed: ${r.output}`);
 }
 
-/** The exec command of a container's postStart hook, if it has one. */
-export function postStartCommand(c: k8s.V1Container): string[] | undefined {
-  const command = c.lifecycle?.postStart?.exec?.command;
-  return command?.length ? command : undefined;
+/**
+ * Runs the container's preStop hook, giving up after `timeoutMs`; resolves with a failure
+ * message (for a FailedPreStopHook event), or undefined when it ran or there is none.
+ */
+export async function runPreStop(
+  c: { spec: k8s.V1Container; driver: ContainerDriver },
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const hook = c.spec.lifecycle?.preStop;
+  if (!hasAction(hook)) return undefined;
+  const signal = AbortSignal.timeout(Math.max(1, timeoutMs));
+  const r = await runHandler(hook, c, signal);
+  if (signal.aborted) return `preStop hook did not finish within ${Math.round(timeoutMs / 1000)}s`;
+  return r.ok ? undefined : `preStop hook failed: ${r.output}`;
 }

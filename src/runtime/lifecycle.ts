@@ -132,15 +132,18 @@ async function startRun(
       }
       toWaiting(c.state, reason, message);
       host.notify();
-      if (reason !== "ErrImagePull") {
-        await aborted(signal); // waits for a change of the pod (it is then recreated)
+      if (reason === "InvalidImageName") {
+        await aborted(signal); // the reference never becomes valid: only a new pod helps
         return undefined;
       }
       const delay = pulls.next();
-      const backoff = `Back-off pulling image "${c.state.image}": ${message}`;
-      host.event(c, "Normal", "BackOff", `${backoff} (retrying in ${Math.round(delay / 1000)}s)`);
-      toWaiting(c.state, "ImagePullBackOff", backoff);
-      host.notify();
+      if (reason === "ErrImagePull") {
+        const backoff = `Back-off pulling image "${c.state.image}": ${message}`;
+        const when = `(retrying in ${Math.round(delay / 1000)}s)`;
+        host.event(c, "Normal", "BackOff", `${backoff} ${when}`);
+        toWaiting(c.state, "ImagePullBackOff", backoff);
+        host.notify();
+      }
       await sleep(delay, signal);
       if (signal.aborted) return undefined;
     }

@@ -1,30 +1,21 @@
-// The PodRuntime: each pod is a small coordinator over its containers' drivers. It owns the
-// order (init containers, then the VM and the sidecars), runs every container through the
-// shared lifecycle (lifecycle.ts), builds the pod's status from their states, and routes the
-// kubelet API's logs/exec/attach/port-forward/stats to the container they name. Deletion
-// stops every run within the grace period and releases what each held.
+// The PodRuntime: each pod is a small coordinator over its containers' drivers. Entries are
+// built in pod_entry.ts, run and stopped in order by pod_run.ts, each container through the
+// shared lifecycle (lifecycle.ts); the pod's status is built from their states
+// (pod_status.ts). The kubelet API's logs/exec/attach/port-forward/stats are routed to the
+// container they name. Deletion stops every run within the grace period and removes what
+// each left.
 
-import type * as k8s from "@kubernetes/client-node";
 import { type EventRecorder, podRef } from "../kube/events.ts";
+import { LABEL_POD_UID } from "../containers/names.ts";
 import { type AdmissionContext, admitPod } from "./admission.ts";
-import { newContainerState, toTerminated } from "./container_state.ts";
-import {
-  type ContainerEntry,
-  type LifecycleHost,
-  newContainerEntry,
-  runLifecycle,
-} from "./lifecycle.ts";
+import type { ContainerEntry, LifecycleHost } from "./lifecycle.ts";
 import { buildPodStatus, type PodView } from "./pod_status.ts";
-import { containerRestartPolicy } from "./restart.ts";
-import { postStartCommand, runExecHook } from "./hooks.ts";
+import { runPostStart } from "./hooks.ts";
 import { VmSlots } from "./slots.ts";
 import { podKey } from "./vm_spec.ts";
-import {
-  createVmDriver,
-  removeLeftoverVms,
-  type VmDriver,
-  type VmDriverDeps,
-} from "./vm_driver.ts";
+import { removeLeftoverVms, type VmDriverDeps } from "./vm_driver.ts";
+import { type EntryDeps, newPodEntry, podDirOf, type PodEntry } from "./pod_entry.ts";
+import { runPod, stopPod } from "./pod_run.ts";
 import type { Reconciler } from "./reconcile.ts";
 import {
   NotFoundError,
@@ -34,24 +25,12 @@ import {
   type StatusListener,
 } from "./types.ts";
 
-export interface PodRuntimeOptions extends Omit<VmDriverDeps, "slots"> {
+export interface PodRuntimeOptions
+  extends Omit<VmDriverDeps, "slots">, Omit<EntryDeps, "vm" | "log"> {
   events: EventRecorder;
-  hostIP?: string;
   admission: () => AdmissionContext;
   /** Crash-loop and image-pull back-off; the kubelet's (10 s to 5 min) unless a test sets it. */
   backoff?: { initialMs: number; maxMs: number };
-}
-
-interface PodEntry {
-  pod: k8s.V1Pod;
-  acceptedAt: Date;
-  abort: AbortController;
-  vm: ContainerEntry & { driver: VmDriver };
-  init: ContainerEntry[];
-  /** spec.containers in order: the VM first. */
-  containers: ContainerEntry[];
-  /** Every container's lifecycle; settles once none will run again or the pod is stopped. */
-  done?: Promise<void>;
 }
 
 const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
@@ -61,6 +40,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
   const slots = new VmSlots(backend.maxRunning);
   const entries = new Map<string, PodEntry>();
   const listeners: StatusListener[] = [];
+  const entryDeps: EntryDeps = { ...opts, vm: { ...opts, slots }, log };
 
   const notify = (e: PodEntry) => {
     const m = e.pod.metadata!;
@@ -75,7 +55,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
       hostIP: opts.hostIP,
       init: e.init.map((c) => c.state),
       containers: e.containers.map((c) => c.state),
-      sandboxReady: e.vm.state.stage === "running" || !!e.vm.state.last,
+      sandboxReady: e.sandboxReady,
     };
   }
 
@@ -88,10 +68,8 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
         events.record(podRef(e.pod, `spec.${list}{${c.state.name}}`), type, reason, message);
       },
       async postStart(c, signal) {
-        const command = postStartCommand(c.spec());
-        if (!command) return;
         try {
-          await runExecHook(c.driver, "postStart", command, signal);
+          await runPostStart({ spec: c.spec(), driver: c.driver }, signal);
         } catch (err) {
           if (!signal.aborted) this.event(c, "Warning", "FailedPostStartHook", errText(err));
           throw err;
@@ -103,70 +81,52 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
     };
   }
 
-  function newEntry(pod: k8s.V1Pod): PodEntry {
-    const e = { pod, acceptedAt: new Date(), abort: new AbortController() } as PodEntry;
-    const vmSpec = () => e.pod.spec!.containers[0];
-    const driver = createVmDriver(() => e.pod, vmSpec, { ...opts, slots });
-    e.vm = Object.assign(
-      newContainerEntry({
-        spec: vmSpec,
-        kind: "regular",
-        policy: containerRestartPolicy(pod, vmSpec(), "regular"),
-        state: newContainerState(vmSpec()),
-        driver,
-      }, opts.backoff),
-      { driver },
-    );
-    e.init = [];
-    e.containers = [e.vm];
-    return e;
-  }
-
-  async function runPod(e: PodEntry): Promise<void> {
-    const signal = e.abort.signal;
-    await Promise.all(e.containers.map((c) => runLifecycle(c, host(e), signal)));
-  }
-
   function find(ns: string, name: string): PodEntry {
     const e = entries.get(`${ns}/${name}`);
     if (!e) throw new NotFoundError(`pod ${ns}/${name}`);
     return e;
   }
 
+  const all = (e: PodEntry) => [...e.init, ...e.containers];
+
   function container(ns: string, name: string, container: string): ContainerEntry {
-    const e = find(ns, name);
-    const c = [...e.init, ...e.containers].find((c) => c.state.name === container);
+    const c = all(find(ns, name)).find((c) => c.state.name === container);
     if (!c) throw new NotFoundError(`container ${container} in pod ${ns}/${name}`);
     return c;
   }
 
-  /** Stops every run of the pod within the grace period; records how each ended. */
-  async function stopAll(e: PodEntry, graceMs: number): Promise<void> {
-    await Promise.all([...e.init, ...e.containers].map(async (c) => {
-      const run = c.run;
-      if (!run) return;
-      await c.driver.stop(graceMs);
-      const exit = await Promise.race([
-        run.exited,
-        new Promise<undefined>((r) => setTimeout(() => r(undefined), 1_000)),
-      ]);
-      c.run = undefined;
-      toTerminated(
-        c.state,
-        exit ?? {
-          exitCode: 137,
-          reason: "Error",
-          message: "stopped with the pod",
-          finishedAt: new Date(),
-        },
-      );
-    }));
+  /** The container whose ports include `port` (a sidecar's), else the VM. */
+  function portOwner(e: PodEntry, port: number): ContainerEntry {
+    const declares = (c: ContainerEntry) =>
+      c.spec().ports?.some((p) => p.containerPort === port) ?? false;
+    return all(e).find((c) => c !== e.vm && declares(c) && c.state.stage === "running") ?? e.vm;
+  }
+
+  /** Docker containers this node made for pods that are not on it any more. */
+  async function removeLeftoverContainers(owned: Set<string>): Promise<void> {
+    const docker = opts.docker;
+    if (!docker) return;
+    for (const c of await docker.engine.managed(opts.nodeName)) {
+      if (owned.has(c.labels[LABEL_POD_UID])) continue;
+      log.warn("removing a container no pod owns", { container: c.name });
+      await docker.engine.remove(c.id)
+        .catch((err) => log.error("cannot remove leftover container", { error: errText(err) }));
+    }
   }
 
   return {
     async reconcile(pods) {
       const owned = new Set(pods.map((p) => p.metadata?.uid).filter((u): u is string => !!u));
       await removeLeftoverVms(backend, owned, opts.stateDir, log);
+      await removeLeftoverContainers(owned).catch((err) =>
+        log.error("cannot list leftover containers", { error: errText(err) })
+      );
+      const dirs = await Array.fromAsync(Deno.readDir(opts.podsDir)).catch(() => []);
+      for (const d of dirs) {
+        if (d.isDirectory && !owned.has(d.name)) {
+          await Deno.remove(`${opts.podsDir}/${d.name}`, { recursive: true }).catch(() => {});
+        }
+      }
     },
     status(): RuntimeStatus {
       return {
@@ -179,18 +139,22 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
     },
     admit(pod) {
       const problems = admitPod(pod, opts.admission());
-      if ((pod.spec?.containers?.length ?? 0) > 1 || pod.spec?.initContainers?.length) {
+      const docker = [
+        ...(pod.spec?.containers ?? []).slice(1),
+        ...(pod.spec?.initContainers ?? []),
+      ];
+      if (docker.length && !opts.docker && !problems.some((p) => p.includes("need Docker"))) {
         problems.push(
-          "spec.containers: sidecar and init containers are not supported by this build yet; " +
-            "run the VM container alone",
+          "spec.containers: sidecar and init containers need Docker, which this agent has " +
+            "not set up",
         );
       }
       return problems;
     },
     createPod(pod) {
-      const e = newEntry(pod);
+      const e = newPodEntry(pod, entryDeps);
       entries.set(podKey(pod), e);
-      e.done = runPod(e).catch((err) =>
+      e.done = runPod(e, host(e), podDirOf(opts.podsDir, pod)).catch((err) =>
         log.error("pod run failed", { pod: podKey(pod), error: errText(err) })
       );
       notify(e);
@@ -206,10 +170,11 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
       if (!e) return undefined;
       e.abort.abort(new Error("pod deleted"));
       await e.done;
-      await stopAll(e, grace * 1000);
-      // Released here, and errors thrown: if a VM cannot be made to go, the pod controller
+      await stopPod(e, grace * 1000, host(e));
+      // Removed here, and errors thrown: if a VM cannot be made to go, the pod controller
       // keeps the pod object and retries the deletion.
-      for (const c of [...e.init, ...e.containers]) await c.driver.release();
+      for (const c of all(e)) await c.driver.remove();
+      await Deno.remove(podDirOf(opts.podsDir, e.pod), { recursive: true }).catch(() => {});
       entries.delete(podKey(pod));
       return buildPodStatus(view(e));
     },
@@ -223,26 +188,24 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
     },
     onStatusChange: (fn) => void listeners.push(fn),
     runningPods: () =>
-      [...entries.values()].filter((e) => e.containers.some((c) => c.state.stage === "running"))
+      [...entries.values()].filter((e) => all(e).some((c) => c.state.stage === "running"))
         .map((e) => e.pod),
     containerLogs: (ns, name, c, logOpts) => container(ns, name, c).driver.logs(logOpts),
     exec: (ns, name, c, command, io) => container(ns, name, c).driver.exec(command, io),
     attach: (ns, name, c, io) => container(ns, name, c).driver.attach(io),
     async portForward(ns, name, port, stream) {
-      const e = find(ns, name);
-      const ip = e.vm.driver.podIP;
-      if (!ip || e.vm.state.stage !== "running") {
-        throw new Error(`pod ${ns}/${name}: the VM is not running`);
-      }
+      const owner = portOwner(find(ns, name), port);
+      const ip = owner.state.stage === "running" ? await owner.driver.address() : undefined;
+      if (!ip) throw new Error(`pod ${ns}/${name}: container ${owner.state.name} is not running`);
       await forwardTo(ip, port, stream);
     },
     async stats(): Promise<PodStats[]> {
       const out: PodStats[] = [];
       for (const e of entries.values()) {
         const containers = [];
-        for (const c of e.containers) {
+        for (const c of all(e)) {
           if (c.state.stage !== "running" || !c.state.started) continue;
-          const s = await c.driver.stats();
+          const s = await c.driver.stats().catch(() => undefined);
           if (s) containers.push({ name: c.state.name, startTime: c.state.startedAt, ...s });
         }
         if (!containers.length) continue;
@@ -264,9 +227,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
       // the next agent had already decided what to keep.
       for (const e of entries.values()) e.abort.abort(new Error("agent stopping"));
       await Promise.all([...entries.values()].map((e) => e.done));
-      for (const e of entries.values()) {
-        for (const c of [...e.init, ...e.containers]) c.driver.detach();
-      }
+      for (const e of entries.values()) for (const c of all(e)) c.driver.detach();
       await backend.close();
     },
   };

@@ -11,6 +11,8 @@ import {
   staticCredentials,
 } from "../image/credentials.ts";
 import type { ObjectReader } from "../kube/objects.ts";
+import { parseReference } from "../image/reference.ts";
+import type { RegistryAuth } from "../containers/engine.ts";
 
 const decode = (b64: string) =>
   new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
@@ -57,4 +59,30 @@ export async function podPullCredentials(
     }
   }
   return { credentials: staticCredentials(...tables), problems };
+}
+
+/**
+ * Docker registry auth for `image` from a pod's credentials (its pull secrets), or undefined
+ * for an anonymous pull. Identity tokens go as Docker's identitytoken.
+ */
+export async function dockerAuth(
+  image: string,
+  credentials: (() => Promise<Credentials>) | undefined,
+): Promise<RegistryAuth | undefined> {
+  if (!credentials) return undefined;
+  let registry: string;
+  try {
+    registry = parseReference(image).registry;
+  } catch {
+    return undefined; // the pull itself reports the bad reference
+  }
+  const cred = await (await credentials()).forRegistry(registry);
+  if (!cred) return undefined;
+  const serveraddress = registry === "docker.io" ? "https://index.docker.io/v1/" : registry;
+  return {
+    username: cred.username ?? "",
+    password: cred.password ?? "",
+    serveraddress,
+    ...(cred.identityToken ? { identitytoken: cred.identityToken } : {}),
+  };
 }

@@ -14,6 +14,9 @@ import { createUnavailableRuntime } from "./unavailable.ts";
 import { createPodRuntime } from "./pod_runtime.ts";
 import { type AgentImages, agentImages, type ImageGcTiming } from "./agent_images.ts";
 import { createQemuBackend } from "../vm/qemu/backend.ts";
+import { DockerEngine } from "../containers/engine.ts";
+import { dockerAuth } from "./pull_credentials.ts";
+import type * as k8s from "@kubernetes/client-node";
 
 /** VM bounds when no backend states its own: whole host CPUs, 1 GiB up to host memory. */
 export function hostVmLimits(host: HostFacts): VmLimits {
@@ -94,17 +97,14 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
       "the vz (Virtualization.framework) backend is not part of this build yet",
     );
   } else {
-    images = agentImages(
-      config,
-      ctx.log,
-      ctx.reader && (async (pod) => {
-        const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
-        for (const p of problems) {
-          ctx.events.record(podRef(pod), "Warning", "FailedToRetrieveImagePullSecret", p);
-        }
-        return credentials;
-      }),
-    );
+    const credentials = ctx.reader && (async (pod: k8s.V1Pod) => {
+      const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
+      for (const p of problems) {
+        ctx.events.record(podRef(pod), "Warning", "FailedToRetrieveImagePullSecret", p);
+      }
+      return credentials;
+    });
+    images = agentImages(config, ctx.log, credentials);
     try {
       const backend = await createQemuBackend({
         stateDir: `${config.cacheDir}/vms`,
@@ -122,7 +122,17 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
         ssh: config.ssh,
         sshReadinessTimeoutMs: config.sshReadinessTimeoutSeconds * 1000,
         stateDir: `${config.cacheDir}/vms`,
+        podsDir: `${config.cacheDir}/pods`,
         hostIP: config.podIp ?? ctx.host.primaryIPv4,
+        nodeName: config.nodeName,
+        nodeCpus: ctx.host.cpus,
+        nodeMemoryBytes: ctx.host.memoryBytes,
+        reader: ctx.reader,
+        docker: {
+          engine: new DockerEngine(config.dockerHost),
+          network: config.dockerNetwork,
+          auth: (pod, image) => dockerAuth(image, credentials && (() => credentials(pod))),
+        },
         admission: admission(qemuVmLimits(ctx.host)),
       });
     } catch (err) {

@@ -263,6 +263,12 @@ export function createVmDriver(
       held = undefined;
     },
 
+    remove() {
+      return this.release();
+    },
+
+    address: () => Promise.resolve(podIP),
+
     detach() {
       ssh?.close();
       ssh = undefined;

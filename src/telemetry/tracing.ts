@@ -1,6 +1,7 @@
-// Tracing (OpenTelemetry): builds the agent's Tracer from its tracing settings. Without an OTLP endpoint
-// the tracer is a no-op and the SDK is never loaded (the idle agent's memory matters); with one,
-// spans go through a batch processor to an OTLP/HTTP collector at <endpoint>/v1/traces.
+// Tracing (OpenTelemetry): builds the agent's Tracer from its tracing settings. Without an
+// OTLP endpoint the tracer is a no-op and the SDK is never loaded (the idle agent's memory
+// matters); with one, spans go through a batch processor to an OTLP/HTTP collector at
+// <endpoint>/v1/traces.
 
 import { ProxyTracerProvider, type Tracer } from "@opentelemetry/api";
 import type { Sampler } from "@opentelemetry/sdk-trace-base";

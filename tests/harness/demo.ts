@@ -1,7 +1,8 @@
 // `deno task demo`: the whole thing on one machine with no cluster. Starts the dev cluster
-// (control plane, registry, test guest image), the agent as node dev-mac with the qemu
-// backend, applies example/pod-linux.yml, waits for the VM pod, prints what to try, and
-// stops everything on Ctrl-C.
+// (control plane, registry, Docker, test guest and busybox images), the agent as node
+// dev-mac with the qemu backend, applies example/pod-linux.yml and the hybrid
+// example/pod-linux-hybrid.yml, waits for both pods, prints what to try, and stops
+// everything on Ctrl-C.
 
 const REPO = new URL("../..", import.meta.url).pathname;
 const DIR = `${REPO}.dev-cluster`;
@@ -97,9 +98,12 @@ async function main() {
     if (ready === "True") break;
     await new Promise((r) => setTimeout(r, 1000));
   }
-  say("node dev-mac is Ready; applying example/pod-linux.yml");
-  const manifest = (await Deno.readTextFile(`${REPO}example/pod-linux.yml`))
-    .replaceAll("${DEV_GUEST_IMAGE}", env.DEV_GUEST_IMAGE);
+  say("node dev-mac is Ready; applying example/pod-linux.yml and example/pod-linux-hybrid.yml");
+  const manifest = ["pod-linux.yml", "pod-linux-hybrid.yml"].map((f) =>
+    Deno.readTextFileSync(`${REPO}example/${f}`)
+      .replaceAll("${DEV_GUEST_IMAGE}", env.DEV_GUEST_IMAGE)
+      .replaceAll("${DEV_BUSYBOX_IMAGE}", env.DEV_BUSYBOX_IMAGE)
+  ).join("\n---\n");
   const apply = new Deno.Command(env.KUBECTL, {
     args: ["--kubeconfig", `${DIR}/admin.kubeconfig`, "apply", "-f", "-"],
     stdin: "piped",
@@ -110,7 +114,13 @@ async function main() {
   await w.write(new TextEncoder().encode(manifest));
   await w.close();
   await apply.status;
-  await kubectl(env, ["wait", "--for=condition=Ready", "pod/linux-demo", "--timeout=300s"]);
+  await kubectl(env, [
+    "wait",
+    "--for=condition=Ready",
+    "pod/linux-demo",
+    "pod/linux-hybrid",
+    "--timeout=300s",
+  ]);
   const ip = await kubectl(env, ["get", "pod", "linux-demo", "-o", "jsonpath={.status.podIP}"]);
   console.log(`
 demo: pod linux-demo runs in a QEMU VM at ${ip}. Try, in another terminal:
@@ -118,6 +128,8 @@ demo: pod linux-demo runs in a QEMU VM at ${ip}. Try, in another terminal:
   $KUBECTL get nodes,pods -o wide
   $KUBECTL describe pod linux-demo          # events: Pulling, Pulled, Created, Started
   ssh -i ${env.VZ_SSH_PRIVATE_KEY_PATH} root@${ip} uname -a
+  $KUBECTL logs linux-hybrid -c web        # the sidecar reached the VM at the pod IP
+  $KUBECTL port-forward pod/linux-hybrid 8080   # then: curl http://127.0.0.1:8080/
   $KUBECTL delete pod linux-demo            # the VM, its tap and its disk clone go away
 demo: Ctrl-C stops the agent and the cluster.`);
   await new Promise(() => {});

@@ -8,6 +8,7 @@ import { addShutdownHook } from "./process.ts";
 import { type Registry, startRegistry } from "./registry.ts";
 import { type TestGuest, testGuest } from "./guest.ts";
 import { pushTestGuest } from "../support/guest_image.ts";
+import { type DockerEngine, pushBusyboxImage, startDocker } from "./docker.ts";
 
 const DEFAULT_NODE = "dev-mac";
 
@@ -58,7 +59,13 @@ interface GuestImage {
   guest: TestGuest;
 }
 
-function envFile(cp: ControlPlane, registry: Registry, root: string, image: GuestImage): string {
+function envFile(
+  cp: ControlPlane,
+  registry: Registry,
+  root: string,
+  image: GuestImage,
+  docker: { engine: DockerEngine; busybox: string },
+): string {
   const node = `${root}/nodes/${DEFAULT_NODE}`;
   const vars: [string, string][] = [
     ["KUBECONFIG", `${node}/kubeconfig`],
@@ -78,6 +85,10 @@ function envFile(cp: ControlPlane, registry: Registry, root: string, image: Gues
     ["DEV_GUEST_IMAGE", image.ref],
     ["VZ_SSH_USER", image.guest.rootUser],
     ["VZ_SSH_PRIVATE_KEY_PATH", image.guest.privateKeyPath],
+    // A Docker engine of its own for sidecars, and a busybox image in the registry.
+    ["DOCKER_HOST", docker.engine.host],
+    ["VZK_DOCKER_NETWORK", docker.engine.network],
+    ["DEV_BUSYBOX_IMAGE", docker.busybox],
   ];
   return [
     "# Written by `deno task dev-cluster`; valid while it runs. Source it, then `deno task start`.",
@@ -99,16 +110,17 @@ async function main(): Promise<void> {
   await Deno.mkdir(runDir, { recursive: true });
 
   const log = (line: string) => console.log(`dev-cluster: ${line}`);
-  const [cp, registry] = await Promise.all([
+  const [cp, registry, engine] = await Promise.all([
     startControlPlane({ dir: `${runDir}/control-plane`, log }),
     startRegistry({ dir: `${runDir}/registry` }),
+    startDocker({ dir: `${runDir}/docker` }),
   ]);
   let stopping = false;
   const stopAll = async () => {
     if (stopping) return;
     stopping = true;
     console.log("dev-cluster: stopping");
-    await Promise.all([cp.stop(), registry.stop()]);
+    await Promise.all([cp.stop(), registry.stop(), engine.stop()]);
     // Everything written below belongs to this run's PKI: useless once it is gone.
     await Deno.remove(`${root}/env`).catch(() => {});
     if (Deno.env.get("KEEP_TEST_WORLD") !== "1") {
@@ -131,11 +143,17 @@ async function main(): Promise<void> {
   log("building and pushing the test guest image");
   const guest = await testGuest();
   const image = { ref: await pushTestGuest(guest, registry.host), guest };
-  await Deno.writeTextFile(`${root}/env`, envFile(cp, registry, root, image));
+  const busybox = await pushBusyboxImage(engine, registry.host, runDir);
+  await Deno.writeTextFile(
+    `${root}/env`,
+    envFile(cp, registry, root, image, { engine, busybox }),
+  );
 
   console.log(`dev cluster ready (control plane started in ${(cp.startupMs / 1000).toFixed(1)}s)`);
   console.log(`  api server      ${cp.apiServerUrl}`);
   console.log(`  guest image     ${image.ref}`);
+  console.log(`  busybox image   ${busybox} (for sidecars)`);
+  console.log(`  docker          ${engine.host} (network ${engine.network})`);
   console.log(
     `  registry        ${registry.host} (anonymous), ${registry.authHost} (user ` +
       `${registry.username}, password ${registry.password})`,

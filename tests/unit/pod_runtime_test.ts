@@ -31,6 +31,10 @@ function world(opts: { maxRunning?: number; hook?: (argv: string[]) => number } 
     ssh: { user: "root" },
     sshReadinessTimeoutMs: 5_000,
     stateDir,
+    podsDir: `${stateDir}/pods`,
+    nodeName: "node-1",
+    nodeCpus: 4,
+    nodeMemoryBytes: 8 * 2 ** 30,
     admission: () => ({
       limits: { minCpus: 1, maxCpus: 4, minMemoryBytes: 1, maxMemoryBytes: 2 ** 40 },
       dockerReachable: false,
@@ -150,7 +154,7 @@ Deno.test("runtime: a failing postStart hook fails the run and is retried", asyn
   assert.equal(vmStatus(w, pod).restartCount, 2);
   const failed = w.events.filter((e) => e.reason === "FailedPostStartHook");
   assert.equal(failed.length, 2);
-  assert.match(failed[0].message, /postStart hook \["sh","-c","exit 7"\] exited 7/);
+  assert.match(failed[0].message, /postStart hook failed: command \["sh","-c","exit 7"\] exited 7/);
   assert.equal(w.backend.live.size, 1);
   await w.runtime.deletePod(pod, 1);
   assert.equal(w.backend.live.size, 0);

@@ -1,0 +1,126 @@
+// One pod as the runtime keeps it: its object, and a ContainerEntry (state, driver, policy)
+// for every init container and regular container. The first regular container is the VM;
+// the others and all init containers run in Docker. Built once per pod from its spec.
+
+import type * as k8s from "@kubernetes/client-node";
+import type { DockerEngine, RegistryAuth } from "../containers/engine.ts";
+import type { ObjectReader } from "../kube/objects.ts";
+import type { Logger } from "../telemetry/log.ts";
+import { newContainerState } from "./container_state.ts";
+import { createDockerDriver } from "./docker_driver.ts";
+import { type ContainerEntry, newContainerEntry } from "./lifecycle.ts";
+import { containerRestartPolicy } from "./restart.ts";
+import { createVmDriver, type VmDriver, type VmDriverDeps } from "./vm_driver.ts";
+
+/** What Docker containers of pods need (absent: pods with sidecars are refused). */
+export interface DockerOptions {
+  engine: DockerEngine;
+  /** Docker network the pods' containers join. */
+  network: string;
+  /** Registry auth for a pod's image, from its pull secrets. */
+  auth(pod: k8s.V1Pod, image: string): Promise<RegistryAuth | undefined>;
+}
+
+export interface EntryDeps {
+  vm: VmDriverDeps;
+  docker?: DockerOptions;
+  nodeName: string;
+  hostIP?: string;
+  nodeCpus: number;
+  nodeMemoryBytes: number;
+  reader?: ObjectReader;
+  /** Per-pod directories: <podsDir>/<uid> (logs of previous runs, later volumes). */
+  podsDir: string;
+  log: Logger;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export interface PodEntry {
+  pod: k8s.V1Pod;
+  acceptedAt: Date;
+  abort: AbortController;
+  vm: ContainerEntry & { driver: VmDriver };
+  init: ContainerEntry[];
+  /** spec.containers in order: the VM first. */
+  containers: ContainerEntry[];
+  /** The pod is set up (its directory exists): PodReadyToStartContainers. */
+  sandboxReady: boolean;
+  /** Every container's lifecycle; settles once none will run again or the pod is stopped. */
+  done?: Promise<void>;
+}
+
+export const podDirOf = (podsDir: string, pod: k8s.V1Pod) => `${podsDir}/${pod.metadata!.uid}`;
+
+/** Resolves with the pod's IP (its VM's) once it has one. */
+function waitPodIP(e: PodEntry, signal: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (signal.aborted) return reject(signal.reason);
+      const ip = e.vm.driver.podIP;
+      if (ip) return resolve(ip);
+      setTimeout(check, 200);
+    };
+    check();
+  });
+}
+
+export function newPodEntry(pod: k8s.V1Pod, deps: EntryDeps): PodEntry {
+  const e = {
+    pod,
+    acceptedAt: new Date(),
+    abort: new AbortController(),
+    sandboxReady: false,
+  } as PodEntry;
+  const dockerDriver = (list: "initContainers" | "containers", index: number) => {
+    const spec = () => e.pod.spec![list]![index];
+    const docker = deps.docker;
+    if (!docker) throw new Error("Docker containers need a Docker engine (DOCKER_HOST)");
+    return createDockerDriver(() => e.pod, spec, `spec.${list}[${index}] (${spec().name})`, {
+      engine: docker.engine,
+      network: docker.network,
+      nodeName: deps.nodeName,
+      log: deps.log,
+      auth: docker.auth,
+      env: {
+        hostIP: deps.hostIP,
+        nodeName: deps.nodeName,
+        nodeCpus: deps.nodeCpus,
+        nodeMemoryBytes: deps.nodeMemoryBytes,
+        reader: deps.reader,
+      },
+      podIP: (signal) => waitPodIP(e, signal),
+      logDir: `${podDirOf(deps.podsDir, pod)}/logs`,
+    });
+  };
+  const entry = (
+    list: "initContainers" | "containers",
+    index: number,
+    driver: ContainerEntry["driver"],
+  ) => {
+    const spec = () => e.pod.spec![list]![index];
+    const kind = list === "initContainers" ? "init" : "regular";
+    return newContainerEntry({
+      spec,
+      kind,
+      policy: containerRestartPolicy(pod, spec(), kind),
+      state: newContainerState(spec(), kind === "init" ? "PodInitializing" : "ContainerCreating"),
+      driver,
+    }, deps.backoff);
+  };
+
+  const vmDriver = createVmDriver(() => e.pod, () => e.pod.spec!.containers[0], deps.vm);
+  e.vm = Object.assign(entry("containers", 0, vmDriver), { driver: vmDriver });
+  e.init = (pod.spec?.initContainers ?? []).map((_, i) =>
+    entry("initContainers", i, dockerDriver("initContainers", i))
+  );
+  e.containers = [
+    e.vm,
+    ...(pod.spec?.containers ?? []).slice(1).map((_, i) =>
+      entry("containers", i + 1, dockerDriver("containers", i + 1))
+    ),
+  ];
+  if (e.init.length) {
+    for (const c of e.containers) c.state.waitingReason = "PodInitializing";
+  }
+  return e;
+}
