@@ -1,5 +1,6 @@
-// Chooses the PodRuntime for this host from --backend. Until a VM backend is built for the
-// host, the agent runs the unavailable runtime, which says so on the node and on every pod.
+// Chooses the PodRuntime for this host from --backend: the VM runtime over the vz or qemu
+// backend. When the backend cannot start here, the agent runs the unavailable runtime, which
+// says why on the node and on every pod.
 
 import type { Config } from "../config/types.ts";
 import { type EventRecorder, podRef } from "../kube/events.ts";
@@ -14,6 +15,7 @@ import { createUnavailableRuntime } from "./unavailable.ts";
 import { createVmRuntime } from "./vm_runtime.ts";
 import { type AgentImages, agentImages, type ImageGcTiming } from "./agent_images.ts";
 import { createQemuBackend } from "../vm/qemu/backend.ts";
+import { openVzBackend } from "../vm/vz/agent.ts";
 
 /** VM bounds when no backend states its own: whole host CPUs, 1 GiB up to host memory. */
 export function hostVmLimits(host: HostFacts): VmLimits {
@@ -90,9 +92,45 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
   let runtime: PodRuntime;
   let images: AgentImages | undefined;
   if (config.backend === "vz") {
-    runtime = unavailable(
-      "the vz (Virtualization.framework) backend is not part of this build yet",
+    // Mirrors the qemu branch below (kept apart while the runtime is being reshaped).
+    images = agentImages(
+      config,
+      ctx.log,
+      ctx.reader && (async (pod) => {
+        const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
+        for (const p of problems) {
+          ctx.events.record(podRef(pod), "Warning", "FailedToRetrieveImagePullSecret", p);
+        }
+        return credentials;
+      }),
     );
+    try {
+      const backend = await openVzBackend({
+        stateDir: `${config.cacheDir}/vms`,
+        maxVms: config.maxVms,
+        bridgeInterface: config.bridgeInterface,
+        machineId: config.vz.machineId,
+        allowImageCopy: config.allowImageCopy,
+        hostCpus: ctx.host.cpus,
+        hostMemoryBytes: ctx.host.memoryBytes,
+        log: ctx.log,
+      });
+      runtime = createVmRuntime({
+        backend,
+        images: images.source,
+        events: ctx.events,
+        log: ctx.log,
+        ssh: config.ssh,
+        sshReadinessTimeoutMs: config.sshReadinessTimeoutSeconds * 1000,
+        stateDir: `${config.cacheDir}/vms`,
+        hostIP: config.podIp ?? ctx.host.primaryIPv4,
+        admission: admission(backend.limits),
+      });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      ctx.log.error("vz backend unavailable", { error: why });
+      runtime = unavailable(`the vz backend cannot start: ${why}`);
+    }
   } else {
     images = agentImages(
       config,
