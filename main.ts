@@ -17,6 +17,7 @@ import { vmCommand } from "./src/vm/vz/helper_main.ts";
 
 const USAGE = `usage: macos-vz-kubelet [serve] [options]    run the node agent (default)
        macos-vz-kubelet image <command> …        pull, push, inspect, ls, rm, prune VM images
+       macos-vz-kubelet vm host                  what this Mac's Virtualization framework allows
        macos-vz-kubelet vm run --spec FILE       one VM's helper process (started by the vz backend)
        macos-vz-kubelet version                  print the version
        macos-vz-kubelet --help                   list every option`;

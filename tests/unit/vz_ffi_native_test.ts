@@ -147,6 +147,15 @@ Deno.test({
     try {
       const lib = await build(dir, "libvzshim.so");
       Deno.env.set("VZK_SHIM_PATH", lib); // for the helper processes the backend starts
+      const main = fileURLToPath(new URL("../../main.ts", import.meta.url));
+      const host = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", main, "vm", "host"],
+        stdout: "piped",
+      }).output();
+      assert.equal(host.code, 0);
+      const shown = JSON.parse(new TextDecoder().decode(host.stdout));
+      assert.equal(shown.shim, lib);
+      assert.equal(shown.macOSVersion, "15.1.1");
       const kernel = new Uint8Array(64);
       kernel.set([0x41, 0x52, 0x4d, 0x64], 0x38);
       await Deno.writeFile(`${dir}/Image`, kernel);

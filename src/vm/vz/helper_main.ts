@@ -1,6 +1,7 @@
 // `macos-vz-kubelet vm run --spec FILE`: the VM helper process the vz backend starts, one per
 // VM (same executable). It loads the shim, runs the helper (helper.ts) until the VM ends, and
 // turns SIGTERM into a guest shutdown. Not for people: the backend writes the spec file.
+// `vm host` is for people: it loads the shim and prints what this Mac allows.
 
 import type { VzShim } from "../../../ffi/types.ts";
 import { startVmHelper } from "./helper.ts";
@@ -9,7 +10,9 @@ import type { HelperSpec } from "./protocol.ts";
 /** How long SIGTERM gives the guest to shut down before the VM is stopped. */
 export const SHUTDOWN_GRACE_MS = 30_000;
 
-const USAGE = "usage: macos-vz-kubelet vm run --spec FILE   (started by the vz backend)";
+const USAGE =
+  `usage: macos-vz-kubelet vm run --spec FILE   one VM's helper (started by the vz backend)
+       macos-vz-kubelet vm host              load the shim, print what this Mac allows`;
 
 /** The value of `--name VALUE` / `--name=VALUE`, or undefined. */
 export function flagValue(args: string[], name: string): string | undefined {
@@ -51,8 +54,25 @@ export async function runHelperProcess(spec: HelperSpec, shim: VzShim): Promise<
   }
 }
 
+/** `vm host`: the shim's path and host facts as JSON; fails when the shim cannot load. */
+async function hostCommand(): Promise<number> {
+  try {
+    const [{ locateShim }, { openVzShim }] = await Promise.all([
+      import("../../../ffi/locate.ts"),
+      import("../../../ffi/shim.ts"),
+    ]);
+    const path = locateShim();
+    console.log(JSON.stringify({ shim: path, ...openVzShim(path).hostInfo() }, null, 2));
+    return 0;
+  } catch (err) {
+    console.error(`vm host: ${err instanceof Error ? err.message : err}`);
+    return 1;
+  }
+}
+
 export async function vmCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === "host") return await hostCommand();
   const specPath = flagValue(rest, "--spec");
   if (sub !== "run" || !specPath) {
     console.error(USAGE);
