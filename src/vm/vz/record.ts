@@ -75,7 +75,7 @@ export async function writeRecord(workDir: string, record: VzVmRecord): Promise<
 }
 
 /**
- * `ps -o stat=,command= -p PID` output -> whether that process is alive (not a zombie) and is
+ * `ps -ww -o stat=,command= -p PID` output -> whether that process is alive (not a zombie) and is
  * this VM's helper (its command line names the VM's spec file: a reused pid is not ours).
  */
 export function psShowsHelper(psOutput: string, specPath: string): boolean {
@@ -90,7 +90,8 @@ export async function helperAlive(pid: number | undefined, specPath: string): Pr
   if (!pid) return false;
   try {
     const out = await new Deno.Command("ps", {
-      args: ["-o", "stat=,command=", "-p", String(pid)],
+      // -ww: the whole command line even when not writing to a terminal (BSD ps truncates).
+      args: ["-ww", "-o", "stat=,command=", "-p", String(pid)],
       stdout: "piped",
       stderr: "null",
     }).output();
