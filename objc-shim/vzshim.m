@@ -145,6 +145,14 @@ static NSError *bad(NSString *message) {
     return shim_error(VZK_ERR_BAD_DESCRIPTION, [@"description " stringByAppendingString:message]);
 }
 
+// The element `i` of a description array, which must be an object (else *error is set).
+static NSDictionary *object_at(NSArray *array, NSUInteger i, NSString *where, NSError **error) {
+    id value = array[i];
+    if ([value isKindOfClass:[NSDictionary class]]) return value;
+    *error = bad([where stringByAppendingString:@": expected an object"]);
+    return nil;
+}
+
 static NSURL *file_url(NSString *path) {
     return [NSURL fileURLWithPath:path];
 }
@@ -286,11 +294,8 @@ static BOOL add_storage(VZVirtualMachineConfiguration *config, NSArray *disks, N
     NSMutableArray<VZStorageDeviceConfiguration *> *devices = [NSMutableArray array];
     for (NSUInteger i = 0; i < disks.count; i++) {
         NSString *where = [NSString stringWithFormat:@"storage[%lu]", (unsigned long)i];
-        NSDictionary *disk = [disks[i] isKindOfClass:[NSDictionary class]] ? disks[i] : nil;
-        if (disk == nil) {
-            *error = bad([where stringByAppendingString:@": expected an object"]);
-            return NO;
-        }
+        NSDictionary *disk = object_at(disks, i, where, error);
+        if (disk == nil) return NO;
         NSString *path = field(disk, @"path", [NSString class], YES, where, error);
         NSNumber *readOnly = field(disk, @"readOnly", [NSNumber class], NO, where, error);
         NSString *caching = field(disk, @"caching", [NSString class], NO, where, error);
@@ -333,11 +338,8 @@ static BOOL add_network(VZVirtualMachineConfiguration *config, NSArray *nics, NS
     NSMutableArray<VZNetworkDeviceConfiguration *> *devices = [NSMutableArray array];
     for (NSUInteger i = 0; i < nics.count; i++) {
         NSString *where = [NSString stringWithFormat:@"network[%lu]", (unsigned long)i];
-        NSDictionary *nic = [nics[i] isKindOfClass:[NSDictionary class]] ? nics[i] : nil;
-        if (nic == nil) {
-            *error = bad([where stringByAppendingString:@": expected an object"]);
-            return NO;
-        }
+        NSDictionary *nic = object_at(nics, i, where, error);
+        if (nic == nil) return NO;
         NSString *mode = field(nic, @"attachment", [NSString class], YES, where, error);
         NSString *mac = field(nic, @"mac", [NSString class], YES, where, error);
         if (mode == nil || mac == nil) return NO;
@@ -434,11 +436,8 @@ static BOOL add_shares(VZVirtualMachineConfiguration *config, NSArray *shares, N
     NSMutableArray<VZDirectorySharingDeviceConfiguration *> *devices = [NSMutableArray array];
     for (NSUInteger i = 0; i < shares.count; i++) {
         NSString *where = [NSString stringWithFormat:@"directoryShares[%lu]", (unsigned long)i];
-        NSDictionary *share = [shares[i] isKindOfClass:[NSDictionary class]] ? shares[i] : nil;
-        if (share == nil) {
-            *error = bad([where stringByAppendingString:@": expected an object"]);
-            return NO;
-        }
+        NSDictionary *share = object_at(shares, i, where, error);
+        if (share == nil) return NO;
         // No tag means the macOS guest automount tag: the guest mounts the share by itself
         // under /Volumes/My Shared Files.
         NSString *tag = field(share, @"tag", [NSString class], NO, where, error);
@@ -453,11 +452,8 @@ static BOOL add_shares(VZVirtualMachineConfiguration *config, NSArray *shares, N
         NSMutableDictionary<NSString *, VZSharedDirectory *> *byName = [NSMutableDictionary dictionary];
         for (NSUInteger j = 0; j < directories.count; j++) {
             NSString *at = [NSString stringWithFormat:@"%@.directories[%lu]", where, (unsigned long)j];
-            NSDictionary *dir = [directories[j] isKindOfClass:[NSDictionary class]] ? directories[j] : nil;
-            if (dir == nil) {
-                *error = bad([at stringByAppendingString:@": expected an object"]);
-                return NO;
-            }
+            NSDictionary *dir = object_at(directories, j, at, error);
+            if (dir == nil) return NO;
             NSString *name = field(dir, @"name", [NSString class], YES, at, error);
             NSString *path = field(dir, @"path", [NSString class], YES, at, error);
             NSNumber *readOnly = field(dir, @"readOnly", [NSNumber class], NO, at, error);
@@ -715,7 +711,7 @@ static char *null_handle_error(void) {
 
 static NSError *cannot(NSString *what, VZVirtualMachine *vm) {
     return shim_error(VZK_ERR_INVALID_STATE,
-                      [NSString stringWithFormat:@"cannot %@ a VM in state %@", what,
+                      [NSString stringWithFormat:@"cannot %@ the VM in state %@", what,
                                                  state_name(vm.state)]);
 }
 
@@ -821,114 +817,74 @@ vzk_vm_t vzk_vm_create(const char *description_json, char **error_out) {
     }
 }
 
-char *vzk_vm_start(vzk_vm_t handle) {
+typedef BOOL (^VZKAllowed)(VZVirtualMachine *vm);
+typedef void (^VZKAction)(VZVirtualMachine *vm, void (^done)(NSError *error));
+
+// One lifecycle export: on the VM's queue, refuse when the VM cannot do `what` in its state,
+// else act and wait for the framework's answer. Runs inside @autoreleasepool and @try/@catch
+// for its export.
+static char *lifecycle(vzk_vm_t handle, NSString *what, int64_t seconds, VZKAllowed allowed,
+                       VZKAction act) {
     @autoreleasepool {
         @try {
             VZKMachine *machine = machine_of(handle);
             if (machine == nil) return null_handle_error();
-            return [machine run:@"start"
-                        timeout:kStartTimeoutSeconds
+            return [machine run:what
+                        timeout:seconds
                            body:^(VZVirtualMachine *vm, void (^done)(NSError *)) {
-                               if (!vm.canStart) {
-                                   done(cannot(@"start", vm));
+                               if (!allowed(vm)) {
+                                   done(cannot(what, vm));
                                    return;
                                }
-                               [vm startWithCompletionHandler:^(NSError *_Nullable error) {
-                                   done(error);
-                               }];
+                               act(vm, done);
                            }];
         } @catch (NSException *exception) {
             return error_json(exception_error(exception));
         }
     }
+}
+
+char *vzk_vm_start(vzk_vm_t handle) {
+    return lifecycle(
+        handle, @"start", kStartTimeoutSeconds, ^BOOL(VZVirtualMachine *vm) { return vm.canStart; },
+        ^(VZVirtualMachine *vm, void (^done)(NSError *)) {
+            [vm startWithCompletionHandler:^(NSError *_Nullable error) { done(error); }];
+        });
 }
 
 char *vzk_vm_request_stop(vzk_vm_t handle) {
-    @autoreleasepool {
-        @try {
-            VZKMachine *machine = machine_of(handle);
-            if (machine == nil) return null_handle_error();
-            return [machine run:@"request stop"
-                        timeout:kPauseTimeoutSeconds
-                           body:^(VZVirtualMachine *vm, void (^done)(NSError *)) {
-                               if (!vm.canRequestStop) {
-                                   done(cannot(@"request a stop of", vm));
-                                   return;
-                               }
-                               NSError *error = nil;
-                               BOOL ok = [vm requestStopWithError:&error];
-                               done(ok ? nil : (error ?: cannot(@"request a stop of", vm)));
-                           }];
-        } @catch (NSException *exception) {
-            return error_json(exception_error(exception));
-        }
-    }
+    return lifecycle(
+        handle, @"request stop", kPauseTimeoutSeconds,
+        ^BOOL(VZVirtualMachine *vm) { return vm.canRequestStop; },
+        ^(VZVirtualMachine *vm, void (^done)(NSError *)) {
+            NSError *error = nil;
+            BOOL ok = [vm requestStopWithError:&error];
+            done(ok ? nil : (error ?: cannot(@"request stop", vm)));
+        });
 }
 
 char *vzk_vm_stop(vzk_vm_t handle) {
-    @autoreleasepool {
-        @try {
-            VZKMachine *machine = machine_of(handle);
-            if (machine == nil) return null_handle_error();
-            return [machine run:@"stop"
-                        timeout:kStopTimeoutSeconds
-                           body:^(VZVirtualMachine *vm, void (^done)(NSError *)) {
-                               if (!vm.canStop) {
-                                   done(cannot(@"stop", vm));
-                                   return;
-                               }
-                               [vm stopWithCompletionHandler:^(NSError *_Nullable error) {
-                                   done(error);
-                               }];
-                           }];
-        } @catch (NSException *exception) {
-            return error_json(exception_error(exception));
-        }
-    }
+    return lifecycle(
+        handle, @"stop", kStopTimeoutSeconds, ^BOOL(VZVirtualMachine *vm) { return vm.canStop; },
+        ^(VZVirtualMachine *vm, void (^done)(NSError *)) {
+            [vm stopWithCompletionHandler:^(NSError *_Nullable error) { done(error); }];
+        });
 }
 
 char *vzk_vm_pause(vzk_vm_t handle) {
-    @autoreleasepool {
-        @try {
-            VZKMachine *machine = machine_of(handle);
-            if (machine == nil) return null_handle_error();
-            return [machine run:@"pause"
-                        timeout:kPauseTimeoutSeconds
-                           body:^(VZVirtualMachine *vm, void (^done)(NSError *)) {
-                               if (!vm.canPause) {
-                                   done(cannot(@"pause", vm));
-                                   return;
-                               }
-                               [vm pauseWithCompletionHandler:^(NSError *_Nullable error) {
-                                   done(error);
-                               }];
-                           }];
-        } @catch (NSException *exception) {
-            return error_json(exception_error(exception));
-        }
-    }
+    return lifecycle(
+        handle, @"pause", kPauseTimeoutSeconds, ^BOOL(VZVirtualMachine *vm) { return vm.canPause; },
+        ^(VZVirtualMachine *vm, void (^done)(NSError *)) {
+            [vm pauseWithCompletionHandler:^(NSError *_Nullable error) { done(error); }];
+        });
 }
 
 char *vzk_vm_resume(vzk_vm_t handle) {
-    @autoreleasepool {
-        @try {
-            VZKMachine *machine = machine_of(handle);
-            if (machine == nil) return null_handle_error();
-            return [machine run:@"resume"
-                        timeout:kPauseTimeoutSeconds
-                           body:^(VZVirtualMachine *vm, void (^done)(NSError *)) {
-                               if (!vm.canResume) {
-                                   done(cannot(@"resume", vm));
-                                   return;
-                               }
-                               [vm resumeWithCompletionHandler:^(NSError *_Nullable error) {
-                                   done(error);
-                               }];
-                           }];
-        } @catch (NSException *exception) {
-            return error_json(exception_error(exception));
-        }
-    }
+    return lifecycle(
+        handle, @"resume", kPauseTimeoutSeconds, ^BOOL(VZVirtualMachine *vm) { return vm.canResume; },
+        ^(VZVirtualMachine *vm, void (^done)(NSError *)) {
+            [vm resumeWithCompletionHandler:^(NSError *_Nullable error) { done(error); }];
+        });
 }
 
 int32_t vzk_vm_state(vzk_vm_t handle) {

@@ -14,19 +14,11 @@ import {
 import { kernelFormatProblem, vzLimits, vzProblems } from "../../src/vm/vz/problems.ts";
 import type { VzHostInfo } from "../../ffi/types.ts";
 import type { VmSpec } from "../../src/vm/types.ts";
+import { SCRIPTED_HOST } from "../support/scripted_vz_shim.ts";
 
 const GiB = 2 ** 30;
 const limits: VzLimits = { minCpus: 1, maxCpus: 8, minMemoryBytes: GiB, maxMemoryBytes: 16 * GiB };
-const host: VzHostInfo = {
-  abi: 1,
-  supported: true,
-  macOSVersion: "15.1.1",
-  minCpus: 1,
-  maxCpus: 10,
-  minMemoryBytes: 128 * 2 ** 20,
-  maxMemoryBytes: 64 * GiB,
-  bridgedInterfaces: [{ identifier: "en0", name: "Ethernet" }],
-};
+const host: VzHostInfo = SCRIPTED_HOST;
 
 const macSpec = (over: Partial<VmSpec> = {}): VmSpec => ({
   id: "uid-1",
