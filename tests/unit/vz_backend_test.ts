@@ -192,11 +192,15 @@ Deno.test({
         startError: { domain: "VZErrorDomain", code: 6, message: "The number of VMs exceeds." },
       }));
       const l = await full.create(w.spec("limit")) as VzVm;
+      const ls = states(l);
       const err = await l.start().catch((e) => e);
       assert.equal(err.reason, VM_LIMIT_REASON);
       assert.match(err.message, /test\/limit: Virtualization\.framework refused .* limit of 2/);
       assert.equal(l.state, "error");
+      // A failed start is reported once, by the rejection (the runtime handles it there).
+      assert.deepEqual(ls.map((s) => s.state), ["starting"]);
       await l.destroy();
+      assert.deepEqual(ls.map((s) => s.state), ["starting"]);
     }),
 });
 
@@ -220,6 +224,10 @@ Deno.test({
 
       const second = await createVzBackend(w.options({ shutdownAfterMs: 50 }));
       assert.deepEqual((await second.leftovers()).sort(), ["gone", "junk", "kept", "never"]);
+      await assert.rejects(
+        second.create(w.spec("kept")),
+        /test\/kept: the helper of an earlier VM of this pod still runs/,
+      );
       const adopted = await second.adopt!(w.spec("kept")) as VzVm;
       assert.ok(adopted, "adopted");
       assert.equal(adopted.state, "running");

@@ -178,6 +178,13 @@ export async function createVzBackend(opts: VzBackendOptions): Promise<VzBackend
         throw new Error(`vm ${spec.name}: a VM for this pod already exists (${running.state})`);
       }
       const paths = vmPaths(spec.workDir);
+      const earlier = await readRecord(spec.workDir);
+      if (earlier && await helperAlive(earlier.pid, paths.helperSpec)) {
+        throw new Error(
+          `vm ${spec.name}: the helper of an earlier VM of this pod still runs (pid ` +
+            `${earlier.pid}); adopt it or clean it up first`,
+        );
+      }
       await Deno.mkdir(spec.workDir, { recursive: true });
       // A fresh VM from the image: no clone of an earlier one may be reused.
       for (const f of [paths.disk, paths.aux, paths.exitFile]) await Deno.remove(f).catch(() => {});

@@ -69,6 +69,8 @@ export class VzVm implements Vm {
   #client?: HelperClient;
   #stopping = false;
   #detached = false;
+  /** start() is running: an ending now is reported by its rejection, not to listeners. */
+  #starting = false;
 
   constructor(
     readonly spec: VzVmIdentity,
@@ -111,6 +113,7 @@ export class VzVm implements Vm {
     this.#state = state;
     this.#reason = reason;
     this.deps.log.info("vm state", { vm: this.spec.name, state, reason });
+    if (this.#starting && (state === "error" || state === "stopped")) return;
     for (const l of this.#listeners) l(state, reason);
   }
 
@@ -148,6 +151,7 @@ export class VzVm implements Vm {
     if (this.#state === "running") return;
     this.#stopping = false;
     this.#set("starting");
+    this.#starting = true;
     const { helperSpec, helperLog, exitFile } = this.paths;
     try {
       await Deno.remove(exitFile).catch(() => {});
@@ -178,6 +182,8 @@ export class VzVm implements Vm {
       }
       this.#set("error", `start: ${why}`);
       throw new Error(`vm ${this.spec.name}: start: ${why}`);
+    } finally {
+      this.#starting = false;
     }
   }
 
