@@ -4,6 +4,7 @@
 // adoptable, and a crash inside the framework takes down one VM, not the node. Written against
 // the VzShim interface, so on Linux a scripted shim drives it in tests.
 
+import { drainEvents } from "../../../ffi/events.ts";
 import type { VzShim, VzVmHandle } from "../../../ffi/types.ts";
 import {
   INITIAL,
@@ -111,17 +112,21 @@ export async function startVmHelper(opts: HelperOptions): Promise<RunningHelper>
     else if (needsSettle(life)) settleTimer = setTimeout(() => update(settle(life)), settleMs);
   }
 
-  async function drain(h: VzVmHandle) {
-    while (!life.ended) {
-      const e = await h.nextEvent(pollMs).catch((err) => {
-        log(`vm ${spec.name}: reading events failed: ${message(err)}`);
-        return undefined;
-      });
-      if (e?.type === "network-disconnected") {
-        log(`vm ${spec.name}: network attachment disconnected: ${e.error.message}`);
-      }
-      if (e) update(onEvent(life, e));
-    }
+  function drain(h: VzVmHandle): Promise<void> {
+    return drainEvents(
+      h,
+      (e) => {
+        if (e.type === "network-disconnected") {
+          log(`vm ${spec.name}: network attachment disconnected: ${e.error.message}`);
+        }
+        update(onEvent(life, e));
+      },
+      () => life.ended,
+      {
+        pollMs,
+        onError: (err) => log(`vm ${spec.name}: reading events failed: ${message(err)}`),
+      },
+    );
   }
 
   const idleTimer = setTimeout(() => {
