@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { discoverGuestIp, type GuestIpSources } from "../../src/vm/vz/ip.ts";
-import { controlSocketPath, psShowsHelper } from "../../src/vm/vz/record.ts";
+import { controlSocketPath, ensureSocketDir, psShowsHelper } from "../../src/vm/vz/record.ts";
 import { cloneImageFile, errnoName } from "../../src/vm/vz/clone.ts";
 import { vmStateOf } from "../../src/vm/vz/vm.ts";
 
@@ -165,4 +165,21 @@ Deno.test("vz vm: the helper's states as the runtime's", () => {
   assert.equal(s("error", true), "error");
   assert.equal(s("running", true), "error", "ended while running: the helper gave up");
   assert.equal(s("created"), undefined);
+});
+
+Deno.test("vz record: a socket directory outside the work dir must be private to this user", async () => {
+  const root = await Deno.makeTempDir({ prefix: "vzk-sock-" });
+  try {
+    await ensureSocketDir(`${root}/vzk-1/a.sock`, `${root}/work`);
+    assert.equal((await Deno.stat(`${root}/vzk-1`)).mode! & 0o777, 0o700);
+    await ensureSocketDir(`${root}/work/control.sock`, `${root}/work`); // in the work dir: no check
+    await Deno.mkdir(`${root}/shared`);
+    await Deno.chmod(`${root}/shared`, 0o777);
+    await assert.rejects(
+      ensureSocketDir(`${root}/shared/a.sock`, `${root}/work`),
+      /not a private directory of this user \(owner \d+, mode 777\)/,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
