@@ -1,5 +1,6 @@
-// Command line of macos-vz-kubelet: `serve` (the default) runs the agent; `version` prints
-// the version. Later subcommands (image, run) hang off the same table.
+// Command line of macos-vz-kubelet: `serve` (the default) runs the agent; `image` manages VM
+// images; `vm run` is the per-VM helper process the vz backend starts; `version` prints the
+// version.
 
 import { parseConfig, redactConfig } from "./src/config/parse.ts";
 import { localHost } from "./src/config/local_host.ts";
@@ -12,9 +13,12 @@ import { selectRuntime } from "./src/runtime/select.ts";
 import { objectReader } from "./src/kube/objects.ts";
 import { VERSION } from "./src/version.ts";
 import { imageCommand } from "./src/image/cli.ts";
+import { vmCommand } from "./src/vm/vz/helper_main.ts";
 
 const USAGE = `usage: macos-vz-kubelet [serve] [options]    run the node agent (default)
        macos-vz-kubelet image <command> …        pull, push, inspect, ls, rm, prune VM images
+       macos-vz-kubelet vm host                  what this Mac's Virtualization framework allows
+       macos-vz-kubelet vm run --spec FILE       one VM's helper process (started by the vz backend)
        macos-vz-kubelet version                  print the version
        macos-vz-kubelet --help                   list every option`;
 
@@ -79,6 +83,8 @@ async function main(argv: string[]): Promise<number> {
       return await serve(rest);
     case "image":
       return await imageCommand(rest);
+    case "vm":
+      return await vmCommand(rest);
     case "help":
       console.log(`${USAGE}\n\n${helpText()}`);
       return 0;

@@ -75,6 +75,7 @@ export type OptionKey =
   | "insecureRegistries"
   | "registryCa"
   | "allowImageCopy"
+  | "vzMachineId"
   | "imageGcUnusedFor"
   | "imageGcMinFree";
 
@@ -452,6 +453,19 @@ export const OPTIONS: readonly OptionSpec[] = [
       "auxiliary storage instead of failing the pod. The qemu backend layers qcow2 overlays " +
       "over the image and never copies.",
     default: "false",
+  },
+  {
+    key: "vzMachineId",
+    flag: "vz-machine-id",
+    env: "VZK_VZ_MACHINE_ID",
+    kind: "enum",
+    choices: ["new", "image"],
+    group: "guests",
+    valueName: "new|image",
+    description: "vz backend: the machine identifier each macOS VM runs with: new (a fresh one " +
+      "per VM, so VMs made from one image never share one) or image (the image's own, e.g. for " +
+      "software licensed to it; then only one VM of that image runs at a time).",
+    default: "new",
   },
   {
     key: "imageGcUnusedFor",

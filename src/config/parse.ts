@@ -143,6 +143,7 @@ function buildConfig(ctx: Ctx): Config {
       .map((r) => r.trim()).filter((r) => r),
     registryCaPath: readPath(ctx, "registryCa"),
     allowImageCopy: readBool(ctx, "allowImageCopy"),
+    vz: { machineId: (readEnum(ctx, "vzMachineId") ?? "new") as "new" | "image" },
     imageGc: {
       unusedForSeconds: readNumber(ctx, "imageGcUnusedFor", toDuration) ?? 7 * 24 * 3600,
       minFreePercent: readNumber(ctx, "imageGcMinFree", toInt) ?? 15,

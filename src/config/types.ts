@@ -71,6 +71,8 @@ export interface Config {
   registryCaPath?: string;
   /** --allow-image-copy: full copies of image files where copy-on-write is unavailable. */
   allowImageCopy: boolean;
+  /** The vz backend: --vz-machine-id, a new machine identifier per VM or the image's. */
+  vz: { machineId: "new" | "image" };
   /** Image garbage collection: unused for longer than this, or free space below this. */
   imageGc: { unusedForSeconds: number; minFreePercent: number };
 }

@@ -1,35 +1,17 @@
 // Copy-on-write clones of cached image files, so each pod gets writable disk and aux
-// files without copying tens of GB: `clonefile(2)` on macOS (from the Objective-C shim,
-// registered at start-up) and reflinks (FICLONE) on Linux file systems that have them (XFS
-// with reflink, btrfs). (The QEMU backend layers a qcow2 overlay instead: vm/qemu/overlay.ts.)
-// Never a silent full copy: without copy-on-write a clone fails with a message saying so,
-// unless the caller explicitly allows copying.
+// files without copying tens of GB: reflinks (FICLONE) on Linux file systems that have them
+// (XFS with reflink, btrfs). On macOS the vz backend clones with clonefile(2) itself, through
+// its shim (src/vm/vz/clone.ts); the qemu backend layers a qcow2 overlay instead
+// (src/vm/qemu/overlay.ts). Never a silent full copy: without copy-on-write a clone fails
+// with a message saying so, unless the caller explicitly allows copying.
 
 import { posix } from "node:path";
 
-export type CloneMethod = "clonefile" | "reflink" | "copy";
+export type CloneMethod = "reflink" | "copy";
 
 export interface CloneOptions {
   /** Fall back to a full (sparse) copy when copy-on-write is unavailable. Off by default. */
   allowCopy?: boolean;
-}
-
-/**
- * The macOS clone primitive: `clonefile(src, dst, 0)`, returning 0 or `-errno`. The VZ
- * backend registers one from the shim (ffi/); Deno has no clonefile of its own, and
- * Deno.copyFile silently falls back to a full copy.
- */
-export type DarwinCloner = (src: string, dst: string) => number;
-
-let darwinCloner: DarwinCloner | undefined;
-
-/**
- * The macOS clonefile hook: the vz backend calls it once at start-up with the shim's
- * `clonefile(src, dst, 0)` wrapper (ffi/), which must never fall back to copying. Until it
- * is registered, clones on macOS fail with CloneUnsupportedError.
- */
-export function registerDarwinCloner(fn: DarwinCloner): void {
-  darwinCloner = fn;
 }
 
 /** Thrown when a copy-on-write clone is impossible and copying was not allowed. */
@@ -75,19 +57,6 @@ async function reflink(src: string, dst: string): Promise<string | undefined> {
   return r.stderr || "cp --reflink=always failed";
 }
 
-function errnoText(code: number): string {
-  const names: Record<number, string> = {
-    1: "EPERM",
-    2: "ENOENT",
-    13: "EACCES",
-    17: "EEXIST",
-    18: "EXDEV",
-    28: "ENOSPC",
-    45: "ENOTSUP",
-  };
-  return names[-code] ?? `errno ${-code}`;
-}
-
 /**
  * Clones `src` to `dst` (which must not exist) copy-on-write; returns how it was done.
  * Throws CloneUnsupportedError when no copy-on-write is possible and allowCopy is off.
@@ -103,23 +72,13 @@ export async function cloneFile(
   });
   await Deno.mkdir(posix.dirname(dst), { recursive: true });
   let why: string;
-  if (Deno.build.os === "darwin") {
-    if (!darwinCloner) {
-      // TODO(vz backend): register the shim's clonefile with registerDarwinCloner at start-up.
-      throw new CloneUnsupportedError(
-        `clone ${src}: clonefile is not available: the macOS shim has not registered it ` +
-          `(registerDarwinCloner)`,
-      );
-    }
-    const rc = darwinCloner(src, dst);
-    if (rc === 0) return "clonefile";
-    why = `clonefile failed: ${errnoText(rc)}`;
-  } else if (Deno.build.os === "linux") {
+  if (Deno.build.os === "linux") {
     const failure = await reflink(src, dst);
     if (failure === undefined) return "reflink";
     why = `the file system does not support reflinks (${failure})`;
   } else {
-    why = `no copy-on-write clone on ${Deno.build.os}`;
+    // macOS: clonefile(2) needs the shim, which only the vz backend loads (src/vm/vz/clone.ts).
+    why = `no copy-on-write clone here on ${Deno.build.os}`;
   }
   if (!opts.allowCopy) {
     throw new CloneUnsupportedError(

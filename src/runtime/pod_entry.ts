@@ -19,6 +19,8 @@ export interface DockerOptions {
   network: string;
   /** Registry auth for a pod's image, from its pull secrets. */
   auth(pod: k8s.V1Pod, image: string): Promise<RegistryAuth | undefined>;
+  /** Whether the engine answered lately (leftovers are not looked for without one). */
+  reachable?: () => boolean;
 }
 
 export interface EntryDeps {

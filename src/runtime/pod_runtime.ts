@@ -105,7 +105,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
   /** Docker containers this node made for pods that are not on it any more. */
   async function removeLeftoverContainers(owned: Set<string>): Promise<void> {
     const docker = opts.docker;
-    if (!docker) return;
+    if (!docker || docker.reachable?.() === false) return;
     for (const c of await docker.engine.managed(opts.nodeName)) {
       if (owned.has(c.labels[LABEL_POD_UID])) continue;
       log.warn("removing a container no pod owns", { container: c.name });

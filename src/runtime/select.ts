@@ -1,5 +1,6 @@
-// Chooses the PodRuntime for this host from --backend. Until a VM backend is built for the
-// host, the agent runs the unavailable runtime, which says so on the node and on every pod.
+// Chooses the PodRuntime for this host from --backend: the VM runtime over the vz or qemu
+// backend. When the backend cannot start here, the agent runs the unavailable runtime, which
+// says why on the node and on every pod.
 
 import type { Config } from "../config/types.ts";
 import { type EventRecorder, podRef } from "../kube/events.ts";
@@ -12,7 +13,8 @@ import type { AdmissionContext } from "./admission.ts";
 import type { PodRuntime, VmLimits } from "./types.ts";
 import { createUnavailableRuntime } from "./unavailable.ts";
 import { createPodRuntime } from "./pod_runtime.ts";
-import { type AgentImages, agentImages, type ImageGcTiming } from "./agent_images.ts";
+import { agentImages, type ImageGcTiming } from "./agent_images.ts";
+import type { VmBackend } from "../vm/types.ts";
 import { createQemuBackend } from "../vm/qemu/backend.ts";
 import { DockerEngine } from "../containers/engine.ts";
 import { dockerAuth } from "./pull_credentials.ts";
@@ -82,67 +84,52 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
     dockerReachable: docker.reachable(),
     dockerHost: config.dockerHost,
   });
-  const unavailable = (message: string) =>
-    createUnavailableRuntime({
-      message,
+  const credentials = ctx.reader && (async (pod: k8s.V1Pod) => {
+    const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
+    for (const p of problems) {
+      ctx.events.record(podRef(pod), "Warning", "FailedToRetrieveImagePullSecret", p);
+    }
+    return credentials;
+  });
+  const images = agentImages(config, ctx.log, credentials);
+
+  let runtime: PodRuntime;
+  try {
+    const { backend, limits } = await openBackend(config, ctx);
+    runtime = createPodRuntime({
+      backend,
+      images: images.source,
+      events: ctx.events,
+      log: ctx.log,
+      ssh: config.ssh,
+      sshReadinessTimeoutMs: config.sshReadinessTimeoutSeconds * 1000,
+      stateDir: `${config.cacheDir}/vms`,
+      podsDir: `${config.cacheDir}/pods`,
+      hostIP: config.podIp ?? ctx.host.primaryIPv4,
+      nodeName: config.nodeName,
+      nodeCpus: ctx.host.cpus,
+      nodeMemoryBytes: ctx.host.memoryBytes,
+      reader: ctx.reader,
+      docker: {
+        engine: new DockerEngine(config.dockerHost),
+        network: config.dockerNetwork,
+        reachable: docker.reachable,
+        auth: (pod, image) => dockerAuth(image, credentials && (() => credentials(pod))),
+      },
+      admission: admission(limits),
+    });
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    ctx.log.error(`${config.backend} backend unavailable`, { error: why });
+    runtime = createUnavailableRuntime({
+      message: `the ${config.backend} backend cannot start: ${why}`,
       maxPods: config.maxVms,
       admission: admission(hostVmLimits(ctx.host)),
       events: ctx.events,
     });
-
-  let runtime: PodRuntime;
-  let images: AgentImages | undefined;
-  if (config.backend === "vz") {
-    runtime = unavailable(
-      "the vz (Virtualization.framework) backend is not part of this build yet",
-    );
-  } else {
-    const credentials = ctx.reader && (async (pod: k8s.V1Pod) => {
-      const { credentials, problems } = await podPullCredentials(pod, ctx.reader!);
-      for (const p of problems) {
-        ctx.events.record(podRef(pod), "Warning", "FailedToRetrieveImagePullSecret", p);
-      }
-      return credentials;
-    });
-    images = agentImages(config, ctx.log, credentials);
-    try {
-      const backend = await createQemuBackend({
-        stateDir: `${config.cacheDir}/vms`,
-        bridge: config.qemu.bridge,
-        subnet: config.qemu.subnet,
-        nat: config.qemu.nat,
-        maxRunning: config.maxVms,
-        log: ctx.log,
-      });
-      runtime = createPodRuntime({
-        backend,
-        images: images.source,
-        events: ctx.events,
-        log: ctx.log,
-        ssh: config.ssh,
-        sshReadinessTimeoutMs: config.sshReadinessTimeoutSeconds * 1000,
-        stateDir: `${config.cacheDir}/vms`,
-        podsDir: `${config.cacheDir}/pods`,
-        hostIP: config.podIp ?? ctx.host.primaryIPv4,
-        nodeName: config.nodeName,
-        nodeCpus: ctx.host.cpus,
-        nodeMemoryBytes: ctx.host.memoryBytes,
-        reader: ctx.reader,
-        docker: {
-          engine: new DockerEngine(config.dockerHost),
-          network: config.dockerNetwork,
-          auth: (pod, image) => dockerAuth(image, credentials && (() => credentials(pod))),
-        },
-        admission: admission(qemuVmLimits(ctx.host)),
-      });
-    } catch (err) {
-      const why = err instanceof Error ? err.message : String(err);
-      ctx.log.error("qemu backend unavailable", { error: why });
-      runtime = unavailable(`the qemu backend cannot start: ${why}`);
-    }
   }
-  // Also when the qemu backend cannot start: leases of VMs that outlived the agent stay honoured.
-  const stopGc = images ? images.startGc(ctx.imageGc) : () => {};
+  // Also when the backend cannot start: leases of VMs that outlived the agent stay honoured.
+  const stopGc = images.startGc(ctx.imageGc);
   const close = runtime.close;
   runtime.close = async () => {
     docker.stop();
@@ -150,4 +137,35 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
     await close();
   };
   return runtime;
+}
+
+/** The VM backend of --backend, with the bounds it puts on a VM's CPUs and memory. */
+async function openBackend(
+  config: Config,
+  ctx: RuntimeContext,
+): Promise<{ backend: VmBackend; limits: VmLimits }> {
+  if (config.backend === "vz") {
+    // Loaded only here: nothing of the vz backend (or its FFI) is in a Linux agent's memory.
+    const { openVzBackend } = await import("../vm/vz/agent.ts");
+    const backend = await openVzBackend({
+      stateDir: `${config.cacheDir}/vms`,
+      maxVms: config.maxVms,
+      bridgeInterface: config.bridgeInterface,
+      machineId: config.vz.machineId,
+      allowImageCopy: config.allowImageCopy,
+      hostCpus: ctx.host.cpus,
+      hostMemoryBytes: ctx.host.memoryBytes,
+      log: ctx.log,
+    });
+    return { backend, limits: backend.limits };
+  }
+  const backend = await createQemuBackend({
+    stateDir: `${config.cacheDir}/vms`,
+    bridge: config.qemu.bridge,
+    subnet: config.qemu.subnet,
+    nat: config.qemu.nat,
+    maxRunning: config.maxVms,
+    log: ctx.log,
+  });
+  return { backend, limits: qemuVmLimits(ctx.host) };
 }

@@ -19,6 +19,14 @@ export interface LocalVmImage {
   machineId?: Uint8Array;
 }
 
+/** A host directory shared into the guest (virtio-fs on vz; pod volumes use it). */
+export interface VmShare {
+  /** Unique per VM; the directory's name in the guest. */
+  name: string;
+  hostPath: string;
+  readOnly: boolean;
+}
+
 export interface VmSpec {
   /** Unique and stable for the pod (e.g. its UID): names clones, taps, sockets. */
   id: string;
@@ -31,6 +39,8 @@ export interface VmSpec {
   workDir: string;
   /** Locally administered unicast MAC; the backend makes one when absent. */
   mac?: string;
+  /** Host directories to share into the guest; backends without sharing ignore them. */
+  shares?: VmShare[];
 }
 
 export interface Vm {

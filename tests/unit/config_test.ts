@@ -96,6 +96,7 @@ Deno.test("defaults on Linux", () => {
       insecureRegistries: [],
       registryCaPath: undefined,
       allowImageCopy: false,
+      vz: { machineId: "new" },
       imageGc: { unusedForSeconds: 604800, minFreePercent: 15 },
     } satisfies Config,
   );
@@ -168,6 +169,7 @@ Deno.test("every option is read", () => {
     "--insecure-registries=reg.local:5000,other:80",
     "--registry-ca=/etc/vz/registry-ca.crt",
     "--allow-image-copy",
+    "--vz-machine-id=image",
     "--image-gc-unused-for=24h",
     "--image-gc-min-free=20",
   ];
@@ -238,6 +240,7 @@ Deno.test("every option is read", () => {
       insecureRegistries: ["reg.local:5000", "other:80"],
       registryCaPath: "/etc/vz/registry-ca.crt",
       allowImageCopy: true,
+      vz: { machineId: "image" },
       imageGc: { unusedForSeconds: 86400, minFreePercent: 20 },
     } satisfies Config,
   );
@@ -270,6 +273,7 @@ Deno.test("every flag has an environment twin VZK_<FLAG> that works", () => {
     "insecure-registries": "reg.local:5000,other:80",
     "registry-ca": "/etc/ssl/registry-ca.pem",
     "allow-image-copy": "true",
+    "vz-machine-id": "image",
     "image-gc-unused-for": "24h",
     "image-gc-min-free": "20",
   };
