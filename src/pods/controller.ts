@@ -124,9 +124,11 @@ export function createPodController(opts: PodControllerOptions): PodController {
           );
         }
         plog.info("stopping pod", { gracePeriodSeconds: grace });
-        const final = await runtime.deletePod(pod, grace);
-        if (final) await writeStatus(pod, final, plog).catch(() => {});
       }
+      // Also for a pod the runtime does not track (yet): after an agent restart its VM may
+      // still run, and the runtime removes what it finds for the pod's UID.
+      const final = await runtime.deletePod(pod, grace);
+      if (final) await writeStatus(pod, final, plog).catch(() => {});
       specs.delete(key);
       try {
         await clients.core.deleteNamespacedPod({
@@ -151,6 +153,8 @@ export function createPodController(opts: PodControllerOptions): PodController {
     if (runtime.hasPod(namespace, name)) {
       log.info("pod is gone from the API; stopping it", { pod: key });
       await runtime.deletePod(last ?? { metadata: { namespace, name } }, 0);
+    } else if (last?.metadata?.uid) {
+      await runtime.deletePod(last, 0); // leftovers of an earlier agent, if any
     }
     gone.delete(key);
   }

@@ -114,6 +114,21 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
     }
   }
 
+  /** Removes the VM, containers and pod directory an agent made for `uid`. */
+  async function removeLeftoversOf(uid: string): Promise<void> {
+    if ((await backend.leftovers()).includes(uid)) {
+      log.info("removing what an earlier agent left for a deleted pod", { uid });
+      await backend.cleanup(uid, `${opts.stateDir}/${uid}`);
+    }
+    const docker = opts.docker;
+    if (docker && docker.reachable?.() !== false) {
+      for (const c of await docker.engine.managed(opts.nodeName)) {
+        if (c.labels[LABEL_POD_UID] === uid) await docker.engine.remove(c.id);
+      }
+    }
+    await Deno.remove(`${opts.podsDir}/${uid}`, { recursive: true }).catch(() => {});
+  }
+
   return {
     async reconcile(pods) {
       const owned = new Set(pods.map((p) => p.metadata?.uid).filter((u): u is string => !!u));
@@ -167,14 +182,19 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
     },
     async deletePod(pod, grace) {
       const e = entries.get(podKey(pod));
+      const uid = e?.pod.metadata?.uid ?? pod.metadata?.uid;
+      if (e) {
+        e.abort.abort(new Error("pod deleted"));
+        await e.done;
+        await stopPod(e, grace * 1000, host(e));
+        // Removed here, and errors thrown: if a VM cannot be made to go, the pod controller
+        // keeps the pod object and retries the deletion.
+        for (const c of all(e)) await c.driver.remove();
+      }
+      // Whatever is still there for the UID goes too: a VM or container an earlier agent left
+      // that this one had not adopted yet (the pod was deleted while the agent restarted).
+      if (uid) await removeLeftoversOf(uid);
       if (!e) return undefined;
-      e.abort.abort(new Error("pod deleted"));
-      await e.done;
-      await stopPod(e, grace * 1000, host(e));
-      // Removed here, and errors thrown: if a VM cannot be made to go, the pod controller
-      // keeps the pod object and retries the deletion.
-      for (const c of all(e)) await c.driver.remove();
-      await Deno.remove(podDirOf(opts.podsDir, e.pod), { recursive: true }).catch(() => {});
       entries.delete(podKey(pod));
       return buildPodStatus(view(e));
     },

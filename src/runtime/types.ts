@@ -112,7 +112,8 @@ export interface PodRuntime {
   /**
    * Stops the pod within `gracePeriodSeconds` (preStop hooks, graceful shutdown, then
    * force) and releases everything it held. Resolves when nothing of the pod remains.
-   * Cancels a creation still in progress. Idempotent. Resolves with the pod's final status
+   * Cancels a creation still in progress. Idempotent. For a pod it does not track, removes
+   * what an earlier agent left for the pod's UID. Resolves with the pod's final status
    * (containers terminated) when the runtime tracked it.
    */
   deletePod(pod: k8s.V1Pod, gracePeriodSeconds: number): Promise<k8s.V1PodStatus | undefined>;

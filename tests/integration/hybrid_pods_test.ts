@@ -170,7 +170,9 @@ Deno.test({
         async () => {
           const before = status(await w.read("hybrid"), "side")!.containerID;
           await w.restartAgent();
-          const after = await w.waitReady("hybrid", 60_000);
+          await w.waitAgentReady("hybrid");
+          const pod = await w.read("hybrid");
+          const after = { ...pod, status: w.agent().runtime.podStatus(pod) };
           assert.equal(status(after, "side")!.containerID, before);
           assert.equal((await nodeContainers(w)).length, 1);
         },
@@ -179,6 +181,7 @@ Deno.test({
       await t.step("deletion stops and removes the sidecar with the VM", async () => {
         await w.remove("hybrid");
         assert.deepEqual(await nodeContainers(w), []);
+        assert.deepEqual(await w.leftoverVms(), []);
         const pods = [...Deno.readDirSync(`${w.config.cacheDir}/pods`)];
         assert.deepEqual(pods, [], "no pod directory left");
       });
@@ -272,6 +275,22 @@ Deno.test({
           await w.remove(names[1]);
         }
         assert.deepEqual(await nodeContainers(w), []);
+        assert.deepEqual(await w.leftoverVms(), []);
+      });
+
+      await t.step("a pod deleted while the agent restarts leaves no VM or container", async () => {
+        await w.create(pod(w, "restart-gap", { containers: [{ ...sidecar, name: "side" }] }));
+        await w.waitReady("restart-gap");
+        await w.agent().stop();
+        await w.admin.core.deleteNamespacedPod({ name: "restart-gap", namespace: "default" });
+        await w.restartAgent();
+        await eventually(
+          "restart-gap gone",
+          () => w.read("restart-gap").then(() => false, () => true),
+          60_000,
+        );
+        assert.deepEqual(await nodeContainers(w), []);
+        assert.deepEqual(await w.leftoverVms(), []);
       });
     } finally {
       await w.stop();

@@ -35,6 +35,10 @@ export interface VmWorld {
   /** Deletes the pod and waits until its object is gone. */
   remove(name: string, ms?: number): Promise<void>;
   waitReady(name: string, ms?: number): Promise<k8s.V1Pod>;
+  /** Waits until the agent itself (not a status an earlier agent wrote) has the pod Ready. */
+  waitAgentReady(name: string, ms?: number): Promise<void>;
+  /** VM work directories and QEMU processes of this world's agent that are still there. */
+  leftoverVms(): Promise<string[]>;
   kubectl(
     args: string[],
     stdin?: string,
@@ -62,9 +66,15 @@ export async function startVmWorld(opts: {
   const bridge = `vzkw${rand(0xffff).toString(16)}`;
   let docker: DockerEngine | undefined;
   let agent: Agent | undefined;
+  let cacheDir: string | undefined;
   const stop = async () => {
     await agent?.stop().catch(() => {});
     agent = undefined;
+    // VMs outlive the agent by design; a world leaves none behind, even when a test failed.
+    if (cacheDir) {
+      for (const pid of qemuPidsUnder(cacheDir)) Deno.kill(pid, "SIGKILL");
+      await Deno.remove(cacheDir, { recursive: true }).catch(() => {});
+    }
     await docker?.stop().catch(() => {});
     await registry.stop();
     await cp.stop();
@@ -93,6 +103,7 @@ export async function startVmWorld(opts: {
       args.push(`--docker-network=${docker.network}`);
     }
     const config = await nodeConfig(cp, opts.node, args, env);
+    cacheDir = config.cacheDir;
     const start = () =>
       startAgent(config, {
         log,
@@ -140,6 +151,19 @@ export async function startVmWorld(opts: {
           const p = await read(name);
           return isReady(p) && p;
         }, ms),
+      async waitAgentReady(name, ms = 120_000) {
+        await eventually(`${name} Ready in the agent`, async () => {
+          const pod = await read(name);
+          const status = agent?.runtime.podStatus(pod);
+          return status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+        }, ms);
+      },
+      async leftoverVms() {
+        const dirs = [...Deno.readDirSync(`${config.cacheDir}/vms`)]
+          .filter((d) => d.isDirectory && !d.name.startsWith(".")).map((d) => `dir ${d.name}`);
+        const pids = qemuPidsUnder(config.cacheDir).map((p) => `qemu ${p}`);
+        return [...dirs, ...pids];
+      },
       kubectl,
       async restartAgent() {
         await agent?.stop();
@@ -152,4 +176,22 @@ export async function startVmWorld(opts: {
     await stop();
     throw err;
   }
+}
+
+/** QEMU processes whose command line names a file under `dir` (this world's VMs). */
+function qemuPidsUnder(dir: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      if (cmd.startsWith("qemu-system") || cmd.includes("/qemu-system")) {
+        if (cmd.includes(dir) && !/\) Z /.test(stat)) pids.push(Number(e.name));
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
