@@ -78,7 +78,9 @@ Deno.test({
       await eventually("dev-mac Ready", async () => {
         const n = await admin.core.readNode({ name: "dev-mac" }).catch(() => undefined);
         return n?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-      }, 60_000);
+      }, 120_000).catch((err) => {
+        throw new Error(`${err.message}\nagent output:\n${agentOut.join("").slice(-3000)}`);
+      });
 
       const kubectl = /^export KUBECTL='?([^'\n]+)'?$/m.exec(env)![1];
       const get = await new Deno.Command(kubectl, {
@@ -108,9 +110,28 @@ Deno.test({
       // crashed Deno (SIGSEGV in a runtime thread) in this test.
       if (agent && !agentExited) agent.kill("SIGKILL");
       if (!clusterExited) cluster.kill("SIGKILL");
-      await reading.catch(() => {});
+      // SIGKILL reaches `deno task` only: its child dev_cluster.ts (which holds the pipes)
+      // would live on, and the test would wait for the pipes forever.
+      for (const pid of processesMentioning(dir)) Deno.kill(pid, "SIGTERM");
+      await Promise.race([reading.catch(() => {}), new Promise((r) => setTimeout(r, 15_000))]);
       for (const b of bridges) await removeBridge(b).catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });
+
+/** Live processes whose command line or environment names `text` (the cluster's dir). */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      const env = Deno.readTextFileSync(`/proc/${e.name}/environ`);
+      if (cmd.includes(text) || env.includes(text)) pids.push(Number(e.name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}

@@ -158,11 +158,11 @@ export async function startVmWorld(opts: {
           return status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
         }, ms);
       },
-      async leftoverVms() {
+      leftoverVms() {
         const dirs = [...Deno.readDirSync(`${config.cacheDir}/vms`)]
           .filter((d) => d.isDirectory && !d.name.startsWith(".")).map((d) => `dir ${d.name}`);
         const pids = qemuPidsUnder(config.cacheDir).map((p) => `qemu ${p}`);
-        return [...dirs, ...pids];
+        return Promise.resolve([...dirs, ...pids]);
       },
       kubectl,
       async restartAgent() {
