@@ -1,12 +1,13 @@
-// The handlers of lifecycle hooks (and, with probes, of probes): exec in the container
-// through its driver (SSH in the VM, docker exec in a container), httpGet and tcpSocket to
-// the container's address, and sleep. Each resolves with what happened, so hooks and probes
+// The handlers of lifecycle hooks and probes: exec in the container through its driver (SSH
+// in the VM, docker exec in a container), httpGet, tcpSocket and grpc to the container's
+// address, and sleep. Each resolves with what happened, so hooks and probes
 // can word their events the kubelet's way.
 
 import type * as k8s from "@kubernetes/client-node";
 import http from "node:http";
 import https from "node:https";
 import type { ContainerDriver } from "./driver.ts";
+import { grpcHealthCheck } from "./grpc_health.ts";
 
 export interface HandlerResult {
   ok: boolean;
@@ -14,8 +15,10 @@ export interface HandlerResult {
   output: string;
 }
 
-/** A handler as it appears in a hook (exec, httpGet, tcpSocket, sleep). */
-export type Handler = Pick<k8s.V1LifecycleHandler, "exec" | "httpGet" | "tcpSocket" | "sleep">;
+/** A hook's handler (exec, httpGet, tcpSocket, sleep) or a probe's (exec, httpGet, tcpSocket, grpc). */
+export type Handler = Pick<k8s.V1LifecycleHandler, "exec" | "httpGet" | "tcpSocket" | "sleep"> & {
+  grpc?: k8s.V1GRPCAction;
+};
 
 const MAX_OUTPUT = 1024;
 const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
@@ -114,6 +117,11 @@ export async function runHandler(
       });
       return { ok: true, output: "" };
     }
+    if (handler.grpc) {
+      const host = await c.driver.address();
+      if (!host) return { ok: false, output: "the container has no address yet" };
+      return await grpcHealthCheck(host, handler.grpc.port, handler.grpc.service ?? "", signal);
+    }
     const target = handler.httpGet ?? handler.tcpSocket;
     if (!target) return { ok: false, output: "the handler names no action" };
     const port = resolvePort(target.port, c.spec);
@@ -132,5 +140,5 @@ export async function runHandler(
 
 /** Whether the hook has anything to run. */
 export function hasAction(h: Handler | undefined): h is Handler {
-  return !!(h?.exec?.command?.length || h?.httpGet || h?.tcpSocket || h?.sleep);
+  return !!(h?.exec?.command?.length || h?.httpGet || h?.tcpSocket || h?.sleep || h?.grpc);
 }

@@ -1,6 +1,6 @@
 // One container's life inside a pod, the same for every driver: start a run, run the
-// postStart hook, wait for the run to end, then restart it per policy after the crash-loop
-// back-off. It is a single loop, so a container has at most one run and one restart in
+// postStart hook and the probes, wait for the run to end, then restart it per policy after
+// the crash-loop back-off. It is a single loop, so a container has at most one run and one restart in
 // flight, and every run's resources are released exactly once, before the next starts.
 
 import type * as k8s from "@kubernetes/client-node";
@@ -20,7 +20,8 @@ import {
   type RunContext,
   WAITING_START_ERRORS,
 } from "./driver.ts";
-import { CrashLoop, type RestartPolicy, shouldRestart } from "./restart.ts";
+import { CrashLoop, goDuration, type RestartPolicy, shouldRestart } from "./restart.ts";
+import { runProbes } from "./probes.ts";
 
 /** A container of a pod as the coordinator keeps it. */
 export interface ContainerEntry {
@@ -32,6 +33,8 @@ export interface ContainerEntry {
   /** The current run, while there is one. */
   run?: ContainerRun;
   readonly crash: CrashLoop;
+  /** Set when the spec changed (a new image): the run is replaced at once, whatever the policy. */
+  respec?: boolean;
 }
 
 /** What the lifecycle needs from the pod around it. */
@@ -42,8 +45,10 @@ export interface LifecycleHost {
   event(c: ContainerEntry, type: "Normal" | "Warning", reason: string, message: string): void;
   /** The container's postStart hook, after each start; rejects to fail the run. */
   postStart(c: ContainerEntry, signal: AbortSignal): Promise<void>;
-  /** Called once per run when the container counts as started (hook done). */
+  /** Called once per run when the container counts as started (hook and startup probe). */
   started?(c: ContainerEntry): void;
+  /** The pod's termination grace period: for kills a probe asks for without its own. */
+  graceMs(): number;
 }
 
 const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
@@ -139,7 +144,7 @@ async function startRun(
       const delay = pulls.next();
       if (reason === "ErrImagePull") {
         const backoff = `Back-off pulling image "${c.state.image}": ${message}`;
-        const when = `(retrying in ${Math.round(delay / 1000)}s)`;
+        const when = `(retrying in ${goDuration(delay)})`;
         host.event(c, "Normal", "BackOff", `${backoff} ${when}`);
         toWaiting(c.state, "ImagePullBackOff", backoff);
         host.notify();
@@ -148,6 +153,59 @@ async function startRun(
       if (signal.aborted) return undefined;
     }
   }
+}
+
+/**
+ * Watches one started run: its postStart hook, then its probes, until it ends. Resolves with
+ * how it ended, or undefined when the signal aborted first (the run is left to the caller).
+ */
+async function watchRun(
+  c: ContainerEntry,
+  host: LifecycleHost,
+  run: ContainerRun,
+  signal: AbortSignal,
+): Promise<ContainerExit | undefined> {
+  try {
+    await host.postStart(c, signal);
+  } catch (err) {
+    if (signal.aborted) return undefined;
+    await c.driver.stop(0).catch(() => {});
+    return { exitCode: 137, reason: "Error", message: errText(err), finishedAt: new Date() };
+  }
+  const runEnded = new AbortController();
+  let killedBy: string | undefined;
+  const probing = runProbes({ spec: c.spec(), driver: c.driver }, {
+    signal: AbortSignal.any([signal, runEnded.signal]),
+    started() {
+      c.state.started = true;
+      host.started?.(c);
+      host.notify();
+    },
+    ready(ready) {
+      if (c.state.ready === ready) return;
+      c.state.ready = ready;
+      host.notify();
+    },
+    unhealthy: (_kind, output) => host.event(c, "Warning", "Unhealthy", output),
+    kill(kind, graceMs) {
+      killedBy = kind;
+      const name = c.state.name;
+      host.event(
+        c,
+        "Normal",
+        "Killing",
+        `Container ${name} failed ${kind} probe, will be restarted`,
+      );
+      c.driver.stop(graceMs ?? host.graceMs()).catch((err) =>
+        host.log.warn("stopping a container that failed its probe", { error: errText(err) })
+      );
+    },
+  });
+  const ended = await Promise.race([run.exited, aborted(signal)]);
+  runEnded.abort();
+  await probing;
+  if (!ended) return undefined;
+  return killedBy ? { ...ended, message: `killed: failed ${killedBy} probe` } : ended;
 }
 
 /**
@@ -167,24 +225,7 @@ export async function runLifecycle(
     let ranMs = 0;
     if ("exited" in started) {
       c.run = started;
-      try {
-        await host.postStart(c, signal);
-        c.state.started = true;
-        c.state.ready = true;
-        host.started?.(c);
-        host.notify();
-      } catch (err) {
-        if (signal.aborted) return undefined;
-        await c.driver.stop(0).catch(() => {});
-        c.run = undefined;
-        exit = { exitCode: 137, reason: "Error", message: errText(err), finishedAt: new Date() };
-        await release(c, host);
-        toTerminated(c.state, exit);
-        host.notify();
-        if (!(await restartAfter(c, host, exit, 0, signal))) return exit;
-        continue;
-      }
-      const ended = await Promise.race([started.exited, aborted(signal)]);
+      const ended = await watchRun(c, host, started, signal);
       if (!ended) return undefined;
       exit = ended;
       c.run = undefined;
@@ -218,10 +259,16 @@ async function restartAfter(
   ranMs: number,
   signal: AbortSignal,
 ): Promise<boolean> {
+  if (c.respec) {
+    c.respec = false;
+    countRestart(c.state);
+    toWaiting(c.state, "ContainerCreating");
+    host.notify();
+    return true;
+  }
   if (!shouldRestart(c.policy, exit.exitCode)) return false;
   const delay = c.crash.next(ranMs);
-  const message = `back-off ${Math.round(delay / 1000)}s restarting failed container=` +
-    `${c.state.name}`;
+  const message = `back-off ${goDuration(delay)} restarting failed container=${c.state.name}`;
   host.event(c, "Warning", "BackOff", `Back-off restarting failed container ${c.state.name}`);
   toWaiting(c.state, "CrashLoopBackOff", message);
   host.notify();

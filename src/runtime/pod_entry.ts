@@ -49,6 +49,10 @@ export interface PodEntry {
   sandboxReady: boolean;
   /** Every container's lifecycle; settles once none will run again or the pod is stopped. */
   done?: Promise<void>;
+  /** activeDeadlineSeconds timer. */
+  deadline?: ReturnType<typeof setTimeout>;
+  /** Set when the runtime ended the pod itself (DeadlineExceeded). */
+  failed?: { reason: string; message: string };
 }
 
 export const podDirOf = (podsDir: string, pod: k8s.V1Pod) => `${podsDir}/${pod.metadata!.uid}`;
@@ -110,7 +114,12 @@ export function newPodEntry(pod: k8s.V1Pod, deps: EntryDeps): PodEntry {
     }, deps.backoff);
   };
 
-  const vmDriver = createVmDriver(() => e.pod, () => e.pod.spec!.containers[0], deps.vm);
+  const vmDriver = createVmDriver(
+    () => e.pod,
+    () => e.pod.spec!.containers[0],
+    deps.vm,
+    `${podDirOf(deps.podsDir, pod)}/logs`,
+  );
   e.vm = Object.assign(entry("containers", 0, vmDriver), { driver: vmDriver });
   e.init = (pod.spec?.initContainers ?? []).map((_, i) =>
     entry("initContainers", i, dockerDriver("initContainers", i))

@@ -5,6 +5,7 @@
 // container they name. Deletion stops every run within the grace period and removes what
 // each left.
 
+import type * as k8s from "@kubernetes/client-node";
 import { type EventRecorder, podRef } from "../kube/events.ts";
 import { LABEL_POD_UID } from "../containers/names.ts";
 import { type AdmissionContext, admitPod } from "./admission.ts";
@@ -56,6 +57,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
       init: e.init.map((c) => c.state),
       containers: e.containers.map((c) => c.state),
       sandboxReady: e.sandboxReady,
+      failed: e.failed,
     };
   }
 
@@ -76,9 +78,60 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
         }
       },
       started(c) {
-        if (c === e.vm) log.info("pod ready", { pod: podKey(e.pod), ip: e.vm.driver.podIP });
+        if (c === e.vm) log.info("pod started", { pod: podKey(e.pod), ip: e.vm.driver.podIP });
       },
+      graceMs: () => (e.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000,
     };
+  }
+
+  /** (Re)arms the pod's activeDeadlineSeconds, counted from its start time. */
+  function armDeadline(e: PodEntry): void {
+    clearTimeout(e.deadline);
+    const seconds = e.pod.spec?.activeDeadlineSeconds;
+    if (seconds === undefined || e.failed) return;
+    const since = new Date(e.pod.status?.startTime ?? e.acceptedAt).getTime();
+    const ms = Math.max(0, since + seconds * 1000 - Date.now());
+    e.deadline = setTimeout(() => void deadlineExceeded(e), ms);
+  }
+
+  /** The pod ran past activeDeadlineSeconds: stop it, and it ends Failed (DeadlineExceeded). */
+  async function deadlineExceeded(e: PodEntry): Promise<void> {
+    const message = "Pod was active on the node longer than the specified deadline";
+    e.failed = { reason: "DeadlineExceeded", message };
+    events.record(podRef(e.pod), "Warning", "DeadlineExceeded", message);
+    log.info("pod deadline exceeded; stopping it", { pod: podKey(e.pod) });
+    e.abort.abort(new Error("deadline exceeded"));
+    await e.done;
+    await stopPod(e, (e.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000, host(e))
+      .catch((err) => log.error("stopping a pod past its deadline", { error: errText(err) }));
+    for (const c of all(e)) {
+      await c.driver.release().catch((err) =>
+        log.error("releasing a pod past its deadline", { error: errText(err) })
+      );
+    }
+    notify(e);
+  }
+
+  /** Containers whose image changed are stopped and started again with the new one. */
+  function applyImageChanges(e: PodEntry, old: k8s.V1Pod): void {
+    for (const c of all(e)) {
+      const list = c.kind === "init" ? "initContainers" : "containers";
+      const before = old.spec?.[list]?.find((x) => x.name === c.state.name)?.image;
+      const now = c.spec().image ?? "";
+      if (before === undefined || before === now) continue;
+      c.state.image = now;
+      if (!c.run) continue; // the next start takes the new image
+      c.respec = true;
+      host(e).event(
+        c,
+        "Normal",
+        "Killing",
+        `Container ${c.state.name} definition changed, will be restarted`,
+      );
+      c.driver.stop(host(e).graceMs()).catch((err) =>
+        log.warn("stopping a container for its new image", { error: errText(err) })
+      );
+    }
   }
 
   function find(ns: string, name: string): PodEntry {
@@ -172,18 +225,24 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
       e.done = runPod(e, host(e), podDirOf(opts.podsDir, pod)).catch((err) =>
         log.error("pod run failed", { pod: podKey(pod), error: errText(err) })
       );
+      armDeadline(e);
       notify(e);
       return Promise.resolve();
     },
     updatePod(pod) {
       const e = entries.get(podKey(pod));
-      if (e) e.pod = pod;
+      if (!e) return Promise.resolve();
+      const old = e.pod;
+      e.pod = pod;
+      if (old.spec?.activeDeadlineSeconds !== pod.spec?.activeDeadlineSeconds) armDeadline(e);
+      if (!e.failed && !e.abort.signal.aborted) applyImageChanges(e, old);
       return Promise.resolve();
     },
     async deletePod(pod, grace) {
       const e = entries.get(podKey(pod));
       const uid = e?.pod.metadata?.uid ?? pod.metadata?.uid;
       if (e) {
+        clearTimeout(e.deadline);
         e.abort.abort(new Error("pod deleted"));
         await e.done;
         await stopPod(e, grace * 1000, host(e));
@@ -245,7 +304,10 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
       // Stop all work in flight (starts, back-offs, hooks) but leave the runs going: the next
       // agent adopts them. Without this a start still running here could create a VM after
       // the next agent had already decided what to keep.
-      for (const e of entries.values()) e.abort.abort(new Error("agent stopping"));
+      for (const e of entries.values()) {
+        clearTimeout(e.deadline);
+        e.abort.abort(new Error("agent stopping"));
+      }
       await Promise.all([...entries.values()].map((e) => e.done));
       for (const e of entries.values()) for (const c of all(e)) c.driver.detach();
       await backend.close();

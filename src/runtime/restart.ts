@@ -61,3 +61,14 @@ export class CrashLoop {
     return this.#quick;
   }
 }
+
+/** A duration the way Go prints one, as kubelet messages show it: 500ms, 10s, 1m20s, 5m0s. */
+export function goDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const total = Math.round(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  if (h) return `${h}h${m}m${sec}s`;
+  return m ? `${m}m${sec}s` : `${sec}s`;
+}

@@ -74,6 +74,8 @@ export interface RuntimeContext {
   reader?: ObjectReader;
   /** When image garbage collection runs (tests shorten it); DEFAULT_IMAGE_GC_TIMING if unset. */
   imageGc?: ImageGcTiming;
+  /** Crash-loop and image-pull back-off; the kubelet's 10 s to 5 min unless a test sets it. */
+  restartBackoff?: { initialMs: number; maxMs: number };
 }
 
 export async function selectRuntime(config: Config, ctx: RuntimeContext): Promise<PodRuntime> {
@@ -117,6 +119,7 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
         auth: (pod, image) => dockerAuth(image, credentials && (() => credentials(pod))),
       },
       admission: admission(limits),
+      backoff: ctx.restartBackoff,
     });
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);

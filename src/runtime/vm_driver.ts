@@ -20,7 +20,7 @@ import {
   StartError,
 } from "./driver.ts";
 import { guestAttach, guestExec, guestStats, type GuestStatsState } from "./vm_guest.ts";
-import type { ExecIO, LogOptions } from "./types.ts";
+import { type ExecIO, type LogOptions, NotFoundError } from "./types.ts";
 
 export interface VmDriverDeps {
   backend: VmBackend;
@@ -60,6 +60,8 @@ export function createVmDriver(
   pod: () => k8s.V1Pod,
   container: () => k8s.V1Container,
   deps: VmDriverDeps,
+  /** Where the previous run's console is kept: <podDir>/logs. */
+  logDir: string,
 ): VmDriver {
   const { backend, log } = deps;
   const uid = pod().metadata!.uid!;
@@ -75,6 +77,7 @@ export function createVmDriver(
   let stopping: { graceful: boolean } | undefined;
   let endRun: ((exit: ContainerExit) => void) | undefined;
   const stats: GuestStatsState = {};
+  const previousLog = `${logDir}/${container().name}.previous.log`;
   const connect = deps.connectGuest ??
     ((host: string, credentials: SshCredentials, timeoutMs: number, signal?: AbortSignal) =>
       waitForSsh({ host, credentials }, timeoutMs, signal));
@@ -212,7 +215,13 @@ export function createVmDriver(
         ctx.event("Normal", "Started", `Started container ${container().name}`);
       } else log.info("adopted a running VM", { pod: podKey(pod()) });
       up = true;
-      ctx.running(`${backend.name}://${uid}`, new Date());
+      const containerID = `${backend.name}://${uid}`;
+      // An adopted VM keeps the start time the API has for it (the run did not restart).
+      const known = pod().status?.containerStatuses?.find((s) => s.name === container().name);
+      const since = adopted && known?.containerID === containerID
+        ? known.state?.running?.startedAt
+        : undefined;
+      ctx.running(containerID, since ? new Date(since) : new Date());
 
       const deadline = AbortSignal.any([signal, AbortSignal.timeout(deps.sshReadinessTimeoutMs)]);
       try {
@@ -254,8 +263,13 @@ export function createVmDriver(
       vm = undefined;
       endRun?.(exitOf("stopped", "released"));
       endRun = undefined;
-      // If QEMU cannot be made to go, the error reaches the caller (deletion retries).
-      if (current) await current.destroy();
+      if (current) {
+        // The run's console outlives its VM as the previous run's log (kubectl logs --previous).
+        await Deno.mkdir(logDir, { recursive: true });
+        await Deno.copyFile(current.consoleLogPath(), previousLog).catch(() => {});
+        // If QEMU cannot be made to go, the error reaches the caller (deletion retries).
+        await current.destroy();
+      }
       podIP = undefined;
       slot?.release();
       slot = undefined;
@@ -278,7 +292,13 @@ export function createVmDriver(
     exec: (command: string[], io: ExecIO) =>
       guestExec(session, () => container().env ?? [], command, io),
     attach: (io: ExecIO) => guestAttach(session, () => container().env ?? [], io),
-    logs: (opts: LogOptions) => Promise.resolve(consoleLogStream(`${workDir}/console.log`, opts)),
+    async logs(opts: LogOptions) {
+      if (!opts.previous) return consoleLogStream(`${workDir}/console.log`, opts);
+      if (!(await Deno.stat(previousLog).then(() => true, () => false))) {
+        throw new NotFoundError(`previous terminated container "${container().name}" in pod`);
+      }
+      return consoleLogStream(previousLog, { ...opts, follow: false });
+    },
     async stats() {
       if (!up || this.os !== "linux") return undefined;
       const s = await session().catch(() => undefined);

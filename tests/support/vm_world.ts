@@ -58,6 +58,8 @@ export async function startVmWorld(opts: {
   node: string;
   docker?: boolean;
   args?: string[];
+  /** Crash-loop back-off of the agent (the kubelet's when unset). */
+  restartBackoff?: { initialMs: number; maxMs: number };
 }): Promise<VmWorld> {
   const guest = await testGuest();
   const cp = await startControlPlane();
@@ -108,7 +110,13 @@ export async function startVmWorld(opts: {
       startAgent(config, {
         log,
         runtime: ({ clients, events, host }) =>
-          selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
+          selectRuntime(config, {
+            events,
+            host,
+            log,
+            reader: objectReader(clients),
+            restartBackoff: opts.restartBackoff,
+          }),
       });
     agent = await start();
     const admin = adminClients(cp);

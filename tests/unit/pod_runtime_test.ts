@@ -14,7 +14,9 @@ interface Recorded {
   message: string;
 }
 
-function world(opts: { maxRunning?: number; hook?: (argv: string[]) => number } = {}) {
+function world(
+  opts: { maxRunning?: number; hook?: (argv: string[]) => number; backoffMs?: number } = {},
+) {
   const backend = new ScriptedBackend(opts.maxRunning ?? 2);
   const images = scriptedImages();
   const events: Recorded[] = [];
@@ -40,7 +42,7 @@ function world(opts: { maxRunning?: number; hook?: (argv: string[]) => number } 
       dockerReachable: false,
       dockerHost: "unix:///nowhere",
     }),
-    backoff: { initialMs: 20, maxMs: 80 },
+    backoff: { initialMs: opts.backoffMs ?? 20, maxMs: 4 * (opts.backoffMs ?? 20) },
     connectGuest: scriptedSsh(opts.hook),
   });
   return { backend, images, events, runtime, stateDir };
@@ -174,5 +176,22 @@ Deno.test("runtime: deletion during the slot wait holds nothing", async () => {
   assert.equal(w.images.held, 1, "b's image hold released");
   await w.runtime.deletePod(a, 1);
   assert.equal(w.runtime.status().message, "qemu backend ready, 0/1 VM slots in use");
+  await w.runtime.close();
+});
+
+Deno.test("runtime: while backing off, the container waits with the kubelet's message", async () => {
+  const w = world({ backoffMs: 400 }); // slow enough for the waiting state to be seen
+  const pod = vmPod("wait", "Always");
+  await w.runtime.createPod(pod);
+  await until("ready", () => isReady(w, pod));
+  w.backend.vmOf("uid-wait")!.emit("stopped", "the guest powered off");
+  const waiting = await until("backing off", () => {
+    const s = vmStatus(w, pod).state?.waiting;
+    return s?.reason === "CrashLoopBackOff" && s;
+  });
+  assert.equal(waiting.message, "back-off 400ms restarting failed container=vm");
+  assert.equal(vmStatus(w, pod).lastState?.terminated?.exitCode, 0);
+  assert.equal(w.runtime.podStatus(pod)!.phase, "Running", "restarting under Always");
+  await until("restarted", () => vmStatus(w, pod).restartCount === 1 && isReady(w, pod));
   await w.runtime.close();
 });

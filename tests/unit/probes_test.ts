@@ -86,17 +86,23 @@ interface Seen {
   killed?: { kind: ProbeKind; graceMs?: number };
 }
 
+/** Runs the probes until `runMs` passed, or `until(seen)` holds after an event. */
 async function probe(
   container: k8s.V1Container,
   answer: (argv: string[]) => number | "hang",
   runMs: number,
+  until?: (seen: Seen) => boolean,
 ): Promise<Seen> {
   const seen: Seen = { events: [], unhealthy: [] };
   const abort = new AbortController();
+  const event = (e: string) => {
+    seen.events.push(e);
+    if (until?.(seen)) abort.abort();
+  };
   const done = runProbes({ spec: container, driver: scriptedDriver(answer) }, {
     signal: abort.signal,
-    started: () => seen.events.push("started"),
-    ready: (r) => seen.events.push(r ? "ready" : "unready"),
+    started: () => event("started"),
+    ready: (r) => event(r ? "ready" : "unready"),
     unhealthy: (_kind, output) => seen.unhealthy.push(output),
     kill(kind, graceMs) {
       seen.killed = { kind, graceMs };
@@ -185,7 +191,8 @@ Deno.test("probes: readiness follows thresholds over time", async () => {
       },
     },
     () => answers[n++] ?? 0,
-    4_500,
+    30_000,
+    (seen) => seen.events.includes("unready"),
   );
   // 1 fails, 2 and 3 succeed (ready), 4 and 5 fail (unready).
   assert.deepEqual(seen.events, ["started", "ready", "unready"]);

@@ -7,6 +7,7 @@ import {
   BACKOFF_RESET_AFTER_MS,
   containerRestartPolicy,
   CrashLoop,
+  goDuration,
   podRestartPolicy,
   shouldRestart,
 } from "../../src/runtime/restart.ts";
@@ -61,4 +62,15 @@ Deno.test("backoff: the formula, capped, with and without jitter", () => {
   assert.equal(jitter(0), 300);
   assert.equal(jitter(1), 500);
   assert.equal(backoffDelay(5, { ...opts, jitter: 0.25, random: () => 1 }), 1_000, "capped");
+});
+
+Deno.test("restart: durations in messages as Go prints them", () => {
+  assert.deepEqual([500, 1_000, 10_000, 80_000, 300_000, 3_723_000].map(goDuration), [
+    "500ms",
+    "1s",
+    "10s",
+    "1m20s",
+    "5m0s",
+    "1h2m3s",
+  ]);
 });
