@@ -43,6 +43,11 @@ async function serve(args: string[]): Promise<number> {
   const cert = await ensureServingCert(config, log);
   log.debug("kubelet serving certificate", { cert: cert.certPath, generated: cert.generated });
 
+  // Listening from here on: a SIGTERM while the agent still starts stops it once it has,
+  // instead of killing it half way (leaving its dnsmasq and other children behind).
+  const stopSignal = new Promise<string>((resolve) => {
+    for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, () => resolve(s));
+  });
   const tracing = await startTracing(config, log);
   const agent = await startAgent(config, {
     log,
@@ -58,9 +63,7 @@ async function serve(args: string[]): Promise<number> {
     return 1;
   }
 
-  const signal = await new Promise<string>((resolve) => {
-    for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, () => resolve(s));
-  });
+  const signal = await stopSignal;
   log.info("stopping", { signal });
   const deadline = setTimeout(() => {
     log.error("could not stop in time; exiting anyway");
