@@ -43,24 +43,32 @@ async function serve(args: string[]): Promise<number> {
   const cert = await ensureServingCert(config, log);
   log.debug("kubelet serving certificate", { cert: cert.certPath, generated: cert.generated });
 
-  // Listening from here on: a SIGTERM while the agent still starts stops it once it has,
-  // instead of killing it half way (leaving its dnsmasq and other children behind).
+  // Listening from here on: a SIGTERM while the agent still starts aborts the start-up, which
+  // cleans up, instead of killing the agent half way (leaving its dnsmasq and others behind).
+  const stopping = new AbortController();
   const stopSignal = new Promise<string>((resolve) => {
-    for (const s of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(s, () => resolve(s));
+    for (const s of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(s, () => {
+        stopping.abort(new Error(`${s} during start-up`));
+        resolve(s);
+      });
+    }
   });
   const tracing = await startTracing(config, log);
   const agent = await startAgent(config, {
     log,
     tracer: tracing.tracer,
+    signal: stopping.signal,
     runtime: ({ clients, events, host }) =>
       selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
   }).catch((err) => {
-    log.error("agent could not start", { error: err });
+    if (!stopping.signal.aborted) log.error("agent could not start", { error: err });
     return undefined;
   });
   if (!agent) {
     await tracing.shutdown();
-    return 1;
+    if (stopping.signal.aborted) log.info("stopped during start-up");
+    return stopping.signal.aborted ? 0 : 1;
   }
 
   const signal = await stopSignal;

@@ -21,6 +21,8 @@ export interface AgentDeps {
   log: Logger;
   /** Traces pod syncs when set (see src/telemetry/tracing.ts). */
   tracer?: Tracer;
+  /** Aborts start-up (a stop signal arrived): startAgent then cleans up and rejects. */
+  signal?: AbortSignal;
   /** Overrides for tests: faster loops. */
   statusIntervalMs?: number;
   leaseIntervalMs?: number;
@@ -69,6 +71,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
   });
 
   const abort = new AbortController();
+  deps.signal?.addEventListener("abort", () => abort.abort(deps.signal!.reason), { once: true });
   const timeoutMs = config.startupTimeoutSeconds * 1000;
   const timer = timeoutMs > 0
     ? setTimeout(

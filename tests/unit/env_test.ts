@@ -17,6 +17,7 @@ const reader: ObjectReader = {
   configMap: (_ns, name) =>
     Promise.resolve(name === "cfg" ? { data: { MODE: "fast", LEVEL: "2" } } : undefined),
   serviceAccount: () => Promise.resolve(undefined),
+  token: () => Promise.reject(new Error("no tokens here")),
 };
 
 const pod: k8s.V1Pod = {
