@@ -10,7 +10,7 @@ import { createLogger } from "./src/telemetry/log.ts";
 import { startTracing } from "./src/telemetry/tracing.ts";
 import { startAgent } from "./src/agent.ts";
 import { selectRuntime } from "./src/runtime/select.ts";
-import { objectReader } from "./src/kube/objects.ts";
+import { clusterAccess } from "./src/kube/objects.ts";
 import { VERSION } from "./src/version.ts";
 import { imageCommand } from "./src/image/cli.ts";
 import { vmCommand } from "./src/vm/vz/helper_main.ts";
@@ -60,7 +60,7 @@ async function serve(args: string[]): Promise<number> {
     tracer: tracing.tracer,
     signal: stopping.signal,
     runtime: ({ clients, events, host }) =>
-      selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
+      selectRuntime(config, { events, host, log, ...clusterAccess(clients) }),
   }).catch((err) => {
     if (!stopping.signal.aborted) log.error("agent could not start", { error: err });
     return undefined;

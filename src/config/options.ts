@@ -57,6 +57,7 @@ export type OptionKey =
   | "bridgeInterface"
   | "dockerHost"
   | "dockerNetwork"
+  | "apiProxyPort"
   | "sshUser"
   | "sshPassword"
   | "sshPrivateKeyPath"
@@ -536,6 +537,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: "Docker network the pods' sidecar and init containers join; it must route to " +
       "the VMs' addresses (Docker's default bridge does on a Mac and with IP forwarding on Linux).",
     default: "bridge",
+  },
+  {
+    key: "apiProxyPort",
+    flag: "api-proxy-port",
+    env: "VZK_API_PROXY_PORT",
+    kind: "int",
+    min: 1,
+    max: 65535,
+    group: "guests",
+    valueName: "PORT",
+    description: "Port on the host's address (as VMs and Docker networks see it) where pods " +
+      "reach the API server as kubernetes.default.svc (KUBERNETES_SERVICE_PORT).",
+    default: "443",
   },
   {
     key: "sshUser",

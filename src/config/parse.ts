@@ -129,6 +129,7 @@ function buildConfig(ctx: Ctx): Config {
     },
     dockerHost: readString(ctx, "dockerHost") ?? "",
     dockerNetwork: readString(ctx, "dockerNetwork") ?? "bridge",
+    apiProxyPort: readNumber(ctx, "apiProxyPort", toInt) ?? 443,
     cacheDir: readPath(ctx, "cacheDir") ??
       defaultCacheDir(ctx.host.os, ctx.host.homeDir, ctx.env),
     backend: readBackend(ctx),

@@ -57,6 +57,8 @@ export interface Config {
   dockerHost: string;
   /** Docker network of the pods' containers. */
   dockerNetwork: string;
+  /** Where pods reach the API server through the agent (KUBERNETES_SERVICE_PORT). */
+  apiProxyPort: number;
 
   cacheDir: string;
   backend: BackendName;

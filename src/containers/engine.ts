@@ -247,6 +247,26 @@ export class DockerEngine {
     }));
   }
 
+  /**
+   * Where containers on `network` reach this host, and the address to name in their
+   * /etc/hosts for it: the network's gateway, or (Docker Desktop, whose containers live in a
+   * VM of their own) Docker's `host-gateway`, which leads to this host's loopback.
+   */
+  async hostAccess(network: string): Promise<{ listen: string; extraHost: string } | undefined> {
+    const docker = await this.#client();
+    const info = await docker.info().catch(() => undefined);
+    if (/Docker Desktop/i.test(String(info?.OperatingSystem ?? ""))) {
+      return { listen: "127.0.0.1", extraHost: "host-gateway" };
+    }
+    const net = await docker.getNetwork(network).inspect().catch(() => undefined);
+    const configs: { Gateway?: string; Subnet?: string }[] = net?.IPAM?.Config ?? [];
+    // Docker leaves Gateway out when the network was made with --subnet alone; the gateway
+    // is then the subnet's first address, which is what the bridge is given.
+    const ipv4 = configs.find((c) => /^\d+\.\d+\.\d+\.\d+/.test(c.Subnet ?? c.Gateway ?? ""));
+    const gateway = ipv4?.Gateway ?? firstHost(ipv4?.Subnet);
+    return gateway ? { listen: gateway, extraHost: gateway } : undefined;
+  }
+
   /** The container's address on `network`. */
   async address(id: string, network: string): Promise<string | undefined> {
     const info = await this.inspect(id);
@@ -389,4 +409,15 @@ export class DockerEngine {
       return undefined;
     }
   }
+}
+
+/** The first host address of an IPv4 subnet ("10.1.2.0/24" -> "10.1.2.1"). */
+export function firstHost(subnet: string | undefined): string | undefined {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet ?? "");
+  if (!m) return undefined;
+  const bits = Number(m[5]);
+  const addr = m.slice(1, 5).reduce((n, o) => n * 256 + Number(o), 0);
+  const base = bits === 0 ? 0 : Math.floor(addr / 2 ** (32 - bits)) * 2 ** (32 - bits);
+  const host = base + 1;
+  return [24, 16, 8, 0].map((s) => Math.floor(host / 2 ** s) % 256).join(".");
 }

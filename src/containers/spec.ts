@@ -21,6 +21,8 @@ export interface SpecInput {
   network: string;
   /** host:container[:ro] bind mounts. */
   binds?: string[];
+  /** "name:address" entries for the container's /etc/hosts. */
+  extraHosts?: string[];
 }
 
 /**
@@ -114,6 +116,7 @@ export function dockerCreateOptions(input: SpecInput): ContainerCreateOptions {
       CapDrop: sc?.capabilities?.drop?.length ? sc.capabilities.drop : undefined,
       ReadonlyRootfs: !!sc?.readOnlyRootFilesystem,
       Binds: input.binds?.length ? input.binds : undefined,
+      ExtraHosts: input.extraHosts?.length ? input.extraHosts : undefined,
       // The kubelet keeps logs bounded too; docker's json-file rotates at this size.
       LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "2" } },
       RestartPolicy: { Name: "no" },

@@ -7,12 +7,15 @@ export function shellQuote(arg: string): string {
   return `'${arg.replaceAll("'", `'"'"'`)}'`;
 }
 
-/** `env K=V ... argv...` as one command line; env names are validated, values quoted. */
+/**
+ * `env 'K=V' ... argv...` as one command line. Each `K=V` is one quoted word for env(1), not a
+ * shell assignment, so any name the API allows works (`my.dotted-var`); names are never
+ * interpreted by the shell. A name starting with "-" is kept from env's options by "--".
+ */
 export function commandLine(argv: string[], env: Record<string, string> = {}): string {
-  const assignments = Object.entries(env).map(([k, v]) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`env: "${k}" is not a variable name`);
-    return `${k}=${shellQuote(v)}`;
-  });
+  const pairs = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`));
   const words = argv.map(shellQuote);
-  return assignments.length ? `env ${assignments.join(" ")} ${words.join(" ")}` : words.join(" ");
+  if (!pairs.length) return words.join(" ");
+  const dashes = Object.keys(env).some((k) => k.startsWith("-")) ? "-- " : "";
+  return `env ${dashes}${pairs.join(" ")} ${words.join(" ")}`;
 }

@@ -63,3 +63,8 @@ export function objectReader(clients: KubeClients): ObjectReader {
     },
   };
 }
+
+/** What the runtime gets of the cluster: the object reader and the API server's URL. */
+export function clusterAccess(clients: KubeClients): { reader: ObjectReader; apiServer?: string } {
+  return { reader: objectReader(clients), apiServer: clients.kc.getCurrentCluster()?.server };
+}

@@ -30,6 +30,10 @@ export interface DockerDriverDeps {
   podIP(signal: AbortSignal): Promise<string>;
   /** Where previous runs' logs are kept: <podDir>/logs. */
   logDir: string;
+  /** The container's volumes as bind mounts (the pod's volumes are set up by then). */
+  binds(): Promise<string[]>;
+  /** How the container reaches the API server (its env and /etc/hosts), when it can. */
+  apiAccess?(): Promise<{ env: [string, string][]; extraHosts: string[] } | undefined>;
 }
 
 const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
@@ -143,12 +147,14 @@ export function createDockerDriver(
         ctx.waiting("ContainerCreating", "waiting for the pod's IP address (the VM's)");
         podIP = await deps.podIP(signal);
       }
+      const api = await deps.apiAccess?.();
       const env = await resolveEnv({
         ...deps.env,
         pod: pod(),
         container: container(),
         field,
         podIP,
+        base: api?.env,
       });
       signal.throwIfAborted();
       const opts = dockerCreateOptions({
@@ -158,6 +164,8 @@ export function createDockerDriver(
         image: container().image!,
         env,
         network: deps.network,
+        binds: await deps.binds(),
+        extraHosts: api?.extraHosts,
       });
       try {
         id = await engine.create(opts);

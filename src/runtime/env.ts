@@ -6,22 +6,17 @@
 
 import type * as k8s from "@kubernetes/client-node";
 import type { ObjectReader } from "../kube/objects.ts";
-import { parseQuantity } from "../kube/quantity.ts";
+import { type DownwardContext, fieldValue, resourceValue } from "../volumes/downward.ts";
 import { expandRefs } from "../containers/spec.ts";
 import { StartError } from "./driver.ts";
 
-export interface EnvContext {
-  pod: k8s.V1Pod;
+export interface EnvContext extends DownwardContext {
   container: k8s.V1Container;
   /** Where the container's env is declared, for messages: spec.containers[1] (name). */
   field: string;
-  podIP?: string;
-  hostIP?: string;
-  nodeName: string;
-  /** What resourceFieldRef reports for an unset limit: the node's allocatable. */
-  nodeCpus: number;
-  nodeMemoryBytes: number;
   reader?: ObjectReader;
+  /** Variables every container gets before its own (the `kubernetes` service's). */
+  base?: [string, string][];
 }
 
 const decode = (b64: string) =>
@@ -32,58 +27,6 @@ export function needsPodIP(c: k8s.V1Container): boolean {
   return (c.env ?? []).some((e) =>
     /^status\.podIPs?$/.test(e.valueFrom?.fieldRef?.fieldPath ?? "")
   );
-}
-
-/** metadata.labels['key'] / metadata.annotations['key'] */
-const MAP_FIELD = /^metadata\.(labels|annotations)\['(.+)'\]$/;
-
-export function fieldValue(ctx: EnvContext, path: string): string | undefined {
-  const m = ctx.pod.metadata ?? {};
-  const mapped = MAP_FIELD.exec(path);
-  if (mapped) return (mapped[1] === "labels" ? m.labels : m.annotations)?.[mapped[2]] ?? "";
-  switch (path) {
-    case "metadata.name":
-      return m.name ?? "";
-    case "metadata.namespace":
-      return m.namespace ?? "";
-    case "metadata.uid":
-      return m.uid ?? "";
-    case "spec.nodeName":
-      return ctx.pod.spec?.nodeName ?? ctx.nodeName;
-    case "spec.serviceAccountName":
-      return ctx.pod.spec?.serviceAccountName ?? "default";
-    case "status.hostIP":
-    case "status.hostIPs":
-      return ctx.hostIP ?? "";
-    case "status.podIP":
-    case "status.podIPs":
-      return ctx.podIP ?? "";
-  }
-  return undefined;
-}
-
-/** limits.cpu, requests.memory, ... in units of the divisor; CPU rounds up, as the kubelet. */
-export function resourceValue(
-  ctx: EnvContext,
-  ref: k8s.V1ResourceFieldSelector,
-): string | undefined {
-  const target = ref.containerName
-    ? [...(ctx.pod.spec?.containers ?? []), ...(ctx.pod.spec?.initContainers ?? [])].find((c) =>
-      c.name === ref.containerName
-    )
-    : ctx.container;
-  const m = /^(limits|requests)\.(cpu|memory|ephemeral-storage)$/.exec(ref.resource);
-  if (!target || !m) return undefined;
-  const [, kind, name] = m;
-  let value = parseQuantity(target.resources?.[kind as "limits"]?.[name]);
-  if (value === undefined && kind === "requests") {
-    value = parseQuantity(target.resources?.limits?.[name]);
-  }
-  if (value === undefined) {
-    value = name === "cpu" ? ctx.nodeCpus : name === "memory" ? ctx.nodeMemoryBytes : 0;
-  }
-  const divisor = parseQuantity(ref.divisor ?? (name === "cpu" ? "1" : "1")) || 1;
-  return String(Math.ceil(value / divisor));
 }
 
 function configError(message: string): StartError {
@@ -107,7 +50,7 @@ async function readObject(
 
 /** The container's environment, resolved, in the order the kubelet gives it. */
 export async function resolveEnv(ctx: EnvContext): Promise<[string, string][]> {
-  const env = new Map<string, string>();
+  const env = new Map<string, string>(ctx.base ?? []);
   const ns = ctx.pod.metadata?.namespace ?? "default";
   const cache = new Map<string, Record<string, string> | undefined>();
   const object = async (kind: "configMap" | "secret", name: string) => {
@@ -139,7 +82,9 @@ export async function resolveEnv(ctx: EnvContext): Promise<[string, string][]> {
     }
     const vf = e.valueFrom;
     if (vf.fieldRef) {
-      const v = fieldValue(ctx, vf.fieldRef.fieldPath);
+      const path = vf.fieldRef.fieldPath;
+      // Whole label and annotation maps exist only in downwardAPI volumes.
+      const v = /^metadata\.(labels|annotations)$/.test(path) ? undefined : fieldValue(ctx, path);
       if (v === undefined) {
         throw configError(
           `${where}.valueFrom.fieldRef: unsupported field "${vf.fieldRef.fieldPath}"`,

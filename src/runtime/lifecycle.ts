@@ -43,6 +43,8 @@ export interface LifecycleHost {
   /** The container's state changed: write the pod's status. */
   notify(): void;
   event(c: ContainerEntry, type: "Normal" | "Warning", reason: string, message: string): void;
+  /** An event about the pod as a whole (FailedMount). */
+  podEvent(type: "Normal" | "Warning", reason: string, message: string): void;
   /** The container's postStart hook, after each start; rejects to fail the run. */
   postStart(c: ContainerEntry, signal: AbortSignal): Promise<void>;
   /** Called once per run when the container counts as started (hook and startup probe). */

@@ -11,6 +11,11 @@ import { createDockerDriver } from "./docker_driver.ts";
 import { type ContainerEntry, newContainerEntry } from "./lifecycle.ts";
 import { containerRestartPolicy } from "./restart.ts";
 import { createVmDriver, type VmDriver, type VmDriverDeps } from "./vm_driver.ts";
+import { planVolumes } from "../volumes/plan.ts";
+import { PodVolumes, vmVolumes } from "../volumes/pod_volumes.ts";
+import type { DownwardContext } from "../volumes/downward.ts";
+import { resolveEnv } from "./env.ts";
+import { API_SERVICE_NAME, type ApiProxy, apiServiceEnv } from "../network/api_proxy.ts";
 
 /** What Docker containers of pods need (absent: pods with sidecars are refused). */
 export interface DockerOptions {
@@ -31,10 +36,14 @@ export interface EntryDeps {
   nodeCpus: number;
   nodeMemoryBytes: number;
   reader?: ObjectReader;
-  /** Per-pod directories: <podsDir>/<uid> (logs of previous runs, later volumes). */
+  /** Per-pod directories: <podsDir>/<uid> (logs of previous runs, volumes). */
   podsDir: string;
+  /** The API server for pods: a proxy on the host's addresses their guests and containers use. */
+  apiProxy?: ApiProxy;
   log: Logger;
   backoff?: { initialMs: number; maxMs: number };
+  /** How often config map, secret, downward API and token volumes are refreshed. */
+  volumeRefreshMs?: number;
 }
 
 export interface PodEntry {
@@ -53,6 +62,10 @@ export interface PodEntry {
   deadline?: ReturnType<typeof setTimeout>;
   /** Set when the runtime ended the pod itself (DeadlineExceeded). */
   failed?: { reason: string; message: string };
+  /** The pod's volumes on this host. */
+  volumes: PodVolumes;
+  /** How often its volumes are refreshed (a minute unless a test shortens it). */
+  volumeRefreshMs?: number;
 }
 
 export const podDirOf = (podsDir: string, pod: k8s.V1Pod) => `${podsDir}/${pod.metadata!.uid}`;
@@ -76,7 +89,23 @@ export function newPodEntry(pod: k8s.V1Pod, deps: EntryDeps): PodEntry {
     acceptedAt: new Date(),
     abort: new AbortController(),
     sandboxReady: false,
+    volumeRefreshMs: deps.volumeRefreshMs,
   } as PodEntry;
+  const downward = (container?: k8s.V1Container): DownwardContext => ({
+    pod: e.pod,
+    container,
+    podIP: e.vm?.driver.podIP,
+    hostIP: deps.hostIP,
+    nodeName: deps.nodeName,
+    nodeCpus: deps.nodeCpus,
+    nodeMemoryBytes: deps.nodeMemoryBytes,
+  });
+  e.volumes = new PodVolumes(planVolumes(pod).plan, {
+    podDir: podDirOf(deps.podsDir, pod),
+    reader: deps.reader,
+    downward: () => downward(),
+    log: deps.log.with({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` }),
+  });
   const dockerDriver = (list: "initContainers" | "containers", index: number) => {
     const spec = () => e.pod.spec![list]![index];
     const docker = deps.docker;
@@ -96,6 +125,21 @@ export function newPodEntry(pod: k8s.V1Pod, deps: EntryDeps): PodEntry {
       },
       podIP: (signal) => waitPodIP(e, signal),
       logDir: `${podDirOf(deps.podsDir, pod)}/logs`,
+      binds: () => e.volumes.binds(spec().name),
+      apiAccess: async () => {
+        const proxy = deps.apiProxy;
+        const access = proxy && await docker.engine.hostAccess(docker.network);
+        if (!proxy || !access) return undefined;
+        const ok = await proxy.listen(access.listen).then(() => true, (err) => {
+          deps.log.warn("no API server access for pods' containers", { error: String(err) });
+          return false;
+        });
+        if (!ok) return undefined;
+        return {
+          env: apiServiceEnv(proxy.port, access.listen),
+          extraHosts: [`${API_SERVICE_NAME}:${access.extraHost}`],
+        };
+      },
     });
   };
   const entry = (
@@ -114,12 +158,30 @@ export function newPodEntry(pod: k8s.V1Pod, deps: EntryDeps): PodEntry {
     }, deps.backoff);
   };
 
-  const vmDriver = createVmDriver(
-    () => e.pod,
-    () => e.pod.spec!.containers[0],
-    deps.vm,
-    `${podDirOf(deps.podsDir, pod)}/logs`,
-  );
+  const vmSpec = () => e.pod.spec!.containers[0];
+  const vmHost = deps.vm.backend.hostAddress;
+  const vmDriver = createVmDriver(() => e.pod, vmSpec, deps.vm, {
+    logDir: `${podDirOf(deps.podsDir, pod)}/logs`,
+    volumes: () => vmVolumes(e.volumes.mounts(vmSpec().name)),
+    env: (podIP) =>
+      resolveEnv({
+        ...downward(vmSpec()),
+        container: vmSpec(),
+        podIP,
+        field: `spec.containers[0] (${vmSpec().name})`,
+        reader: deps.reader,
+        base: deps.apiProxy && vmHost ? apiServiceEnv(deps.apiProxy.port, vmHost) : undefined,
+      }),
+    apiAccess: async () => {
+      if (!deps.apiProxy || !vmHost) return undefined;
+      // Without it the pod still runs; only in-cluster clients in its guest cannot connect.
+      const ok = await deps.apiProxy.listen(vmHost).then(() => true, (err) => {
+        deps.log.warn("no API server access for pods", { error: String(err) });
+        return false;
+      });
+      return ok ? vmHost : undefined;
+    },
+  });
   e.vm = Object.assign(entry("containers", 0, vmDriver), { driver: vmDriver });
   e.init = (pod.spec?.initContainers ?? []).map((_, i) =>
     entry("initContainers", i, dockerDriver("initContainers", i))

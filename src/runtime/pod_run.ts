@@ -9,6 +9,7 @@ import { type ContainerEntry, runLifecycle } from "./lifecycle.ts";
 import { toTerminated } from "./container_state.ts";
 import { runPreStop } from "./hooks.ts";
 import type { PodEntry } from "./pod_entry.ts";
+import { Backoff } from "../util/backoff.ts";
 
 const isSidecar = (c: ContainerEntry) => c.kind === "init" && c.policy === "Always";
 
@@ -24,11 +25,79 @@ function startedOrEnded(c: ContainerEntry, loop: Promise<unknown>, signal: Abort
   });
 }
 
+/** How often config maps, secrets, the downward API and tokens are read again. */
+export const VOLUME_REFRESH_MS = 60_000;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Sets the pod's volumes up, retrying with back-off while one cannot be (a missing config
+ * map, a hostPath type mismatch): every container waits, with a FailedMount event each time.
+ * Resolves false when the signal aborted first.
+ */
+async function setUpVolumes(e: PodEntry, host: LifecycleHost, signal: AbortSignal) {
+  const retry = new Backoff({ initialMs: 1_000, maxMs: 30_000 });
+  for (;;) {
+    try {
+      await e.volumes.setUp();
+      return true;
+    } catch (err) {
+      if (signal.aborted) return false;
+      const message = err instanceof Error ? err.message : String(err);
+      host.podEvent("Warning", "FailedMount", message);
+      for (const c of [...e.init, ...e.containers]) {
+        if (c.state.stage === "waiting") c.state.waitingMessage = message;
+      }
+      host.notify();
+      await sleep(retry.next(), signal);
+      if (signal.aborted) return false;
+    }
+  }
+}
+
+/** Keeps config map, secret, downward API and token volumes current while the pod runs. */
+async function refreshVolumes(e: PodEntry, host: LifecycleHost, signal: AbortSignal) {
+  while (!signal.aborted) {
+    const tokenAt = e.volumes.nextTokenRefreshAt();
+    const every = e.volumeRefreshMs ?? VOLUME_REFRESH_MS;
+    const wait = Math.min(every, tokenAt ? Math.max(1_000, tokenAt - Date.now()) : Infinity);
+    await sleep(wait, signal);
+    if (signal.aborted) return;
+    for (const problem of await e.volumes.refresh()) {
+      host.podEvent("Warning", "FailedMount", problem);
+    }
+  }
+}
+
 export async function runPod(e: PodEntry, host: LifecycleHost, podDir: string): Promise<void> {
   const signal = e.abort.signal;
   await Deno.mkdir(`${podDir}/logs`, { recursive: true });
+  if (!(await setUpVolumes(e, host, signal))) return;
   e.sandboxReady = true;
   host.notify();
+  const done = new AbortController(); // no refreshes once every container has ended
+  const refreshing = refreshVolumes(e, host, AbortSignal.any([signal, done.signal]));
+  try {
+    await runContainers(e, host);
+  } finally {
+    done.abort();
+    await refreshing;
+  }
+}
+
+async function runContainers(e: PodEntry, host: LifecycleHost): Promise<void> {
+  const signal = e.abort.signal;
   // Native sidecars outlive the init phase; they are ended (without restarts) once the
   // regular containers have ended, or when an init container failed for good.
   const endSidecars = new AbortController();

@@ -17,6 +17,8 @@ import { podKey } from "./vm_spec.ts";
 import { removeLeftoverVms, type VmDriverDeps } from "./vm_driver.ts";
 import { type EntryDeps, newPodEntry, podDirOf, type PodEntry } from "./pod_entry.ts";
 import { runPod, stopPod } from "./pod_run.ts";
+import { planVolumes } from "../volumes/plan.ts";
+import { unmountLeftovers } from "../volumes/pod_volumes.ts";
 import type { Reconciler } from "./reconcile.ts";
 import {
   NotFoundError,
@@ -69,6 +71,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
         const list = c.kind === "init" ? "initContainers" : "containers";
         events.record(podRef(e.pod, `spec.${list}{${c.state.name}}`), type, reason, message);
       },
+      podEvent: (type, reason, message) => events.record(podRef(e.pod), type, reason, message),
       async postStart(c, signal) {
         try {
           await runPostStart({ spec: c.spec(), driver: c.driver }, signal);
@@ -179,6 +182,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
         if (c.labels[LABEL_POD_UID] === uid) await docker.engine.remove(c.id);
       }
     }
+    await unmountLeftovers(`${opts.podsDir}/${uid}`);
     await Deno.remove(`${opts.podsDir}/${uid}`, { recursive: true }).catch(() => {});
   }
 
@@ -192,6 +196,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
       const dirs = await Array.fromAsync(Deno.readDir(opts.podsDir)).catch(() => []);
       for (const d of dirs) {
         if (d.isDirectory && !owned.has(d.name)) {
+          await unmountLeftovers(`${opts.podsDir}/${d.name}`);
           await Deno.remove(`${opts.podsDir}/${d.name}`, { recursive: true }).catch(() => {});
         }
       }
@@ -206,7 +211,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
       };
     },
     admit(pod) {
-      const problems = admitPod(pod, opts.admission());
+      const problems = [...admitPod(pod, opts.admission()), ...planVolumes(pod).problems];
       const docker = [
         ...(pod.spec?.containers ?? []).slice(1),
         ...(pod.spec?.initContainers ?? []),
@@ -249,6 +254,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
         // Removed here, and errors thrown: if a VM cannot be made to go, the pod controller
         // keeps the pod object and retries the deletion.
         for (const c of all(e)) await c.driver.remove();
+        await e.volumes.tearDown();
       }
       // Whatever is still there for the UID goes too: a VM or container an earlier agent left
       // that this one had not adopted yet (the pod was deleted while the agent restarted).

@@ -15,6 +15,7 @@ import { createUnavailableRuntime } from "./unavailable.ts";
 import { createPodRuntime } from "./pod_runtime.ts";
 import { agentImages, type ImageGcTiming } from "./agent_images.ts";
 import type { VmBackend } from "../vm/types.ts";
+import { type ApiProxy, createApiProxy } from "../network/api_proxy.ts";
 import { createQemuBackend } from "../vm/qemu/backend.ts";
 import { DockerEngine } from "../containers/engine.ts";
 import { dockerAuth } from "./pull_credentials.ts";
@@ -76,6 +77,10 @@ export interface RuntimeContext {
   imageGc?: ImageGcTiming;
   /** Crash-loop and image-pull back-off; the kubelet's 10 s to 5 min unless a test sets it. */
   restartBackoff?: { initialMs: number; maxMs: number };
+  /** The API server's URL (the kubeconfig's): pods reach it through the agent's proxy. */
+  apiServer?: string;
+  /** How often volumes from the API are refreshed (a minute unless a test shortens it). */
+  volumeRefreshMs?: number;
 }
 
 export async function selectRuntime(config: Config, ctx: RuntimeContext): Promise<PodRuntime> {
@@ -96,6 +101,7 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
   const images = agentImages(config, ctx.log, credentials);
 
   let runtime: PodRuntime;
+  const apiProxy = ctx.apiServer ? proxyTo(ctx.apiServer, config.apiProxyPort, ctx.log) : undefined;
   try {
     const { backend, limits } = await openBackend(config, ctx);
     runtime = createPodRuntime({
@@ -120,6 +126,8 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
       },
       admission: admission(limits),
       backoff: ctx.restartBackoff,
+      volumeRefreshMs: ctx.volumeRefreshMs,
+      apiProxy,
     });
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
@@ -137,6 +145,7 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
   runtime.close = async () => {
     docker.stop();
     stopGc();
+    apiProxy?.close();
     await close();
   };
   return runtime;
@@ -171,4 +180,12 @@ async function openBackend(
     log: ctx.log,
   });
   return { backend, limits: qemuVmLimits(ctx.host) };
+}
+
+/** The API server proxy for pods, to the kubeconfig's server (port 443 when it names none). */
+function proxyTo(server: string, port: number, log: Logger): ApiProxy | undefined {
+  const url = URL.parse(server);
+  if (!url) return undefined;
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  return createApiProxy({ hostname, port: Number(url.port || 443) }, port, log);
 }

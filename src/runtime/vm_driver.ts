@@ -8,6 +8,9 @@ import type { SshCredentials } from "../config/types.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { Vm, VmBackend, VmSpec } from "../vm/types.ts";
 import { type SshSession, waitForSsh } from "../guest/ssh.ts";
+import { prepareGuest } from "../guest/mounts.ts";
+import { API_SERVICE_NAME } from "../network/api_proxy.ts";
+import type { VmVolumes } from "../volumes/pod_volumes.ts";
 import { stableMac } from "../network/mac.ts";
 import { type HeldImage, type ImageSource, pullPolicyOf } from "./images.ts";
 import type { SlotHolder, VmSlots } from "./slots.ts";
@@ -56,12 +59,23 @@ export function workDirOf(stateDir: string, pod: k8s.V1Pod): string {
   return `${stateDir}/${pod.metadata!.uid}`;
 }
 
+/** What the VM driver needs from its pod. */
+export interface VmPodHooks {
+  /** Where the previous run's console is kept: <podDir>/logs. */
+  logDir: string;
+  /** The VM container's volumes as shares and in-guest mounts (set up by then). */
+  volumes(): Promise<VmVolumes>;
+  /** The VM container's environment (for exec sessions); podIP once the guest has one. */
+  env(podIP: string | undefined): Promise<[string, string][]>;
+  /** Readies the API server proxy for guests; the host's address they reach it at. */
+  apiAccess?(): Promise<string | undefined>;
+}
+
 export function createVmDriver(
   pod: () => k8s.V1Pod,
   container: () => k8s.V1Container,
   deps: VmDriverDeps,
-  /** Where the previous run's console is kept: <podDir>/logs. */
-  logDir: string,
+  hooks: VmPodHooks,
 ): VmDriver {
   const { backend, log } = deps;
   const uid = pod().metadata!.uid!;
@@ -77,7 +91,10 @@ export function createVmDriver(
   let stopping: { graceful: boolean } | undefined;
   let endRun: ((exit: ContainerExit) => void) | undefined;
   const stats: GuestStatsState = {};
+  const { logDir } = hooks;
   const previousLog = `${logDir}/${container().name}.previous.log`;
+  /** The environment of exec sessions, resolved at start. */
+  let env: [string, string][] = [];
   const connect = deps.connectGuest ??
     ((host: string, credentials: SshCredentials, timeoutMs: number, signal?: AbortSignal) =>
       waitForSsh({ host, credentials }, timeoutMs, signal));
@@ -170,6 +187,10 @@ export function createVmDriver(
       held = await pull(ctx);
       signal.throwIfAborted();
       ctx.imagePresent(held.imageID);
+      // Missing config maps or secrets show before a VM slot is taken.
+      env = await hooks.env(undefined);
+      const volumes = await hooks.volumes();
+      const apiAddress = await hooks.apiAccess?.();
 
       // The slot is taken after the pull: a pod waiting for a slot has its image ready, and
       // a pod whose image cannot be pulled never holds a VM slot.
@@ -179,7 +200,7 @@ export function createVmDriver(
         ctx.waiting("WaitingForVMSlot", `waiting for a VM slot (${used}/${max} in use)`);
         slot = await deps.slots.acquire(signal);
       }
-      const vmSpec = await spec(held);
+      const vmSpec = { ...await spec(held), shares: volumes.shares };
       const problems = backend.validate(vmSpec);
       if (problems.length) throw new StartError("CreateContainerError", problems.join("; "));
       ctx.waiting("ContainerCreating", "cloning the disk and creating the VM");
@@ -230,6 +251,18 @@ export function createVmDriver(
       } catch (err) {
         if (signal.aborted) throw err;
         throw new StartError("StartError", errText(err));
+      }
+      env = await hooks.env(podIP);
+      try {
+        await prepareGuest(ssh!, this.os, {
+          mounts: volumes.mounts,
+          hosts: apiAddress
+            ? { address: apiAddress, names: [API_SERVICE_NAME, "kubernetes.default", "kubernetes"] }
+            : undefined,
+        });
+      } catch (err) {
+        ctx.event("Warning", "FailedMount", errText(err));
+        throw new StartError("CreateContainerError", errText(err));
       }
       return { exited, adopted: !!adopted };
     },
@@ -289,9 +322,8 @@ export function createVmDriver(
       endRun = undefined;
     },
 
-    exec: (command: string[], io: ExecIO) =>
-      guestExec(session, () => container().env ?? [], command, io),
-    attach: (io: ExecIO) => guestAttach(session, () => container().env ?? [], io),
+    exec: (command: string[], io: ExecIO) => guestExec(session, () => env, command, io),
+    attach: (io: ExecIO) => guestAttach(session, () => env, io),
     async logs(opts: LogOptions) {
       if (!opts.previous) return consoleLogStream(`${workDir}/console.log`, opts);
       if (!(await Deno.stat(previousLog).then(() => true, () => false))) {

@@ -1,7 +1,6 @@
 // Guest I/O of the VM container over its SSH session: exec and attach with the kubelet API's
 // streams (the caller's terminal size opens the pty), and CPU/memory samples for stats.
 
-import type * as k8s from "@kubernetes/client-node";
 import type { SshIO, SshSession } from "../guest/ssh.ts";
 import { type GuestSample, nanoCores, sampleLinuxGuest } from "../guest/stats.ts";
 import type { ContainerStats, ExecIO } from "./types.ts";
@@ -11,17 +10,10 @@ export interface GuestStatsState {
   last?: GuestSample;
 }
 
-/** Plain env values of the container (API-sourced values arrive with pod volumes/env). */
-function plainEnv(env: k8s.V1EnvVar[]): Record<string, string> {
-  return Object.fromEntries(
-    env.filter((v) => v.value !== undefined).map((v) => [v.name, v.value!]),
-  );
-}
-
 /** Runs `run` over the guest's SSH session with the kubelet API's streams. */
 async function withGuestIO(
   session: () => Promise<SshSession>,
-  env: () => k8s.V1EnvVar[],
+  env: () => [string, string][],
   io: ExecIO,
   run: (ssh: SshSession, sio: SshIO) => Promise<number>,
 ): Promise<number> {
@@ -43,7 +35,7 @@ async function withGuestIO(
   const err = io.stderr?.getWriter();
   try {
     return await run(ssh, {
-      env: plainEnv(env()),
+      env: Object.fromEntries(env()),
       stdin: io.stdin,
       stdout: out ? (d) => out.write(d) : undefined,
       stderr: err ? (d) => err.write(d) : undefined,
@@ -59,7 +51,7 @@ async function withGuestIO(
 
 export function guestExec(
   session: () => Promise<SshSession>,
-  env: () => k8s.V1EnvVar[],
+  env: () => [string, string][],
   command: string[],
   io: ExecIO,
 ): Promise<number> {
@@ -69,7 +61,7 @@ export function guestExec(
 /** A VM has no main process to attach to: attach opens an interactive login shell. */
 export async function guestAttach(
   session: () => Promise<SshSession>,
-  env: () => k8s.V1EnvVar[],
+  env: () => [string, string][],
   io: ExecIO,
 ): Promise<void> {
   await withGuestIO(

@@ -77,4 +77,6 @@ export interface VmBackend {
   close(): Promise<void>;
   /** Version string for node info, e.g. "qemu://7.2.22 (tcg)". */
   readonly version: string;
+  /** This host's address as its guests reach it (their gateway), when there is one. */
+  readonly hostAddress?: string;
 }

@@ -2,10 +2,12 @@
 // exec root under the run directory (--iptables=false --storage-driver=vfs, as this sandbox
 // needs), one user-defined bridge network for the pods' containers, and test images made
 // without any image hub: `docker import` of a rootfs built from Debian's busybox-static,
-// pushed to the test registry so pods pull it by reference like any other image.
+// pushed to the test registry so pods pull it by reference like any other image. It carries
+// curl (with its libraries) so tests can call the API server from a container.
 
 import { addShutdownHook, type Child, failOnExit, spawnLogged, tailLog } from "./process.ts";
 import { waitFor } from "./api_client.ts";
+import { posix } from "node:path";
 
 export interface DockerEngine {
   /** unix:///…/docker.sock: the DOCKER_HOST of this engine. */
@@ -141,6 +143,13 @@ async function busyboxRootfs(dir: string): Promise<string> {
   );
   await Deno.writeTextFile(`${root}/etc/group`, "root:x:0:\nnogroup:x:65534:\n");
   await Deno.writeTextFile(`${root}/www/index.html`, "hello from the sidecar\n");
+  // curl with the libraries it links, so containers can call the API server over TLS.
+  const ldd = await new Deno.Command("ldd", { args: ["/usr/bin/curl"], stdout: "piped" }).output();
+  const libs = new TextDecoder().decode(ldd.stdout).match(/\/[^ ]+/g) ?? [];
+  for (const path of ["/usr/bin/curl", ...new Set(libs)]) {
+    await Deno.mkdir(`${root}${posix.dirname(path)}`, { recursive: true });
+    await Deno.copyFile(path, `${root}${path}`);
+  }
   return root;
 }
 
@@ -159,7 +168,7 @@ export async function pushBusyboxImage(
     .output();
   if (!tar.success) throw new Error("tar of the busybox rootfs failed");
   const imported = await engine.docker(
-    ["import", "-c", 'CMD ["/bin/sh"]', "-c", "ENV PATH=/bin", "-", ref],
+    ["import", "-c", 'CMD ["/bin/sh"]', "-c", "ENV PATH=/bin:/usr/bin", "-", ref],
     tar.stdout,
   );
   if (imported.code !== 0) throw new Error(`docker import: ${imported.stderr.trim()}`);

@@ -10,7 +10,7 @@ import { startRegistry } from "../harness/registry.ts";
 import { testGuest } from "../harness/guest.ts";
 import { type Agent, startAgent } from "../../src/agent.ts";
 import { selectRuntime } from "../../src/runtime/select.ts";
-import { objectReader } from "../../src/kube/objects.ts";
+import { clusterAccess } from "../../src/kube/objects.ts";
 import { linkExists, removeBridge, tapName } from "../../src/network/linux_bridge.ts";
 import { pidAlive } from "../../src/vm/qemu/vm.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
@@ -46,7 +46,7 @@ Deno.test({
       agent = await startAgent(config, {
         log,
         runtime: ({ clients, events, host }) =>
-          selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
+          selectRuntime(config, { events, host, log, ...clusterAccess(clients) }),
       });
       const admin = adminClients(cp);
       const read = (name: string) => admin.core.readNamespacedPod({ name, namespace: "default" });
@@ -225,7 +225,7 @@ Deno.test({
           agent = await startAgent(config, {
             log,
             runtime: ({ clients, events, host }) =>
-              selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
+              selectRuntime(config, { events, host, log, ...clusterAccess(clients) }),
           });
           // Still the same VM: same QEMU process and address, Ready again once SSH answers.
           const after = await eventually("vm-b Ready after restart", async () => {
@@ -253,7 +253,7 @@ Deno.test({
           agent = await startAgent(config, {
             log,
             runtime: ({ clients, events, host }) =>
-              selectRuntime(config, { events, host, log, reader: objectReader(clients) }),
+              selectRuntime(config, { events, host, log, ...clusterAccess(clients) }),
           });
           await eventually("orphan VM stopped", () => !pidAlive(pid), 20_000);
           assert.equal(await linkExists(tap), false, "orphan tap removed");

@@ -10,7 +10,7 @@ import { type DockerEngine, pushBusyboxImage, startDocker } from "../harness/doc
 import { type TestGuest, testGuest } from "../harness/guest.ts";
 import { type Agent, startAgent } from "../../src/agent.ts";
 import { selectRuntime } from "../../src/runtime/select.ts";
-import { objectReader } from "../../src/kube/objects.ts";
+import { clusterAccess } from "../../src/kube/objects.ts";
 import { removeBridge } from "../../src/network/linux_bridge.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
 import type { Config } from "../../src/config/types.ts";
@@ -60,6 +60,8 @@ export async function startVmWorld(opts: {
   args?: string[];
   /** Crash-loop back-off of the agent (the kubelet's when unset). */
   restartBackoff?: { initialMs: number; maxMs: number };
+  /** How often the agent refreshes volumes (a minute when unset). */
+  volumeRefreshMs?: number;
 }): Promise<VmWorld> {
   const guest = await testGuest();
   const cp = await startControlPlane();
@@ -114,8 +116,9 @@ export async function startVmWorld(opts: {
             events,
             host,
             log,
-            reader: objectReader(clients),
+            ...clusterAccess(clients),
             restartBackoff: opts.restartBackoff,
+            volumeRefreshMs: opts.volumeRefreshMs,
           }),
       });
     agent = await start();

@@ -168,3 +168,11 @@ Deno.test("log lines: limitBytes cuts a stream and cancels its source", async ()
   assert.equal(text, "AAAAAAAAAA");
   assert.ok(cancelled);
 });
+
+Deno.test("docker networks: the gateway Docker leaves out is the subnet's first host", async () => {
+  const { firstHost } = await import("../../src/containers/engine.ts");
+  assert.equal(firstHost("10.252.7.0/24"), "10.252.7.1");
+  assert.equal(firstHost("172.18.0.0/16"), "172.18.0.1");
+  assert.equal(firstHost("10.1.2.128/25"), "10.1.2.129");
+  assert.equal(firstHost("fd00::/64"), undefined);
+});

@@ -27,6 +27,9 @@ Deno.test("ssh quoting: argv cannot inject shell syntax", () => {
   assert.equal(shellQuote("it's"), `'it'"'"'s'`);
   assert.equal(shellQuote(""), "''");
   assert.equal(commandLine(["echo", "$(rm -rf /)", ";", "x"]), "echo '$(rm -rf /)' ';' x");
-  assert.equal(commandLine(["env"], { A_B: "x y" }), "env A_B='x y' env");
-  assert.throws(() => commandLine(["true"], { "BAD-NAME": "1" }), /not a variable name/);
+  assert.equal(commandLine(["env"], { A_B: "x y" }), "env 'A_B=x y' env");
+  // Any name the API allows: one word for env(1), never a shell assignment.
+  assert.equal(commandLine(["true"], { "my.dotted-var": "1" }), "env my.dotted-var=1 true");
+  assert.equal(commandLine(["true"], { "$(x)": "`y`" }), "env '$(x)=`y`' true");
+  assert.equal(commandLine(["true"], { "-u": "1" }), "env -- -u=1 true");
 });

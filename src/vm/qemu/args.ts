@@ -1,4 +1,4 @@
-// The qemu-system command line for one VM. Pure: every path and choice comes in as an
+// The qemu-system command line for one VM, virtio-fs shares included. Pure: every path and choice comes in as an
 // argument, so the command line is unit-tested without starting anything.
 
 import type { VmSpec } from "../types.ts";
@@ -16,6 +16,8 @@ export interface QemuChoices {
   arch: "x86_64" | "aarch64";
   tap: string;
   mac: string;
+  /** virtio-fs shares: the guest mounts `tag`; virtiofsd serves it on `socket`. */
+  shares?: { tag: string; socket: string }[];
 }
 
 export function qemuArgs(spec: VmSpec, paths: QemuPaths, c: QemuChoices): string[] {
@@ -53,6 +55,24 @@ export function qemuArgs(spec: VmSpec, paths: QemuPaths, c: QemuChoices): string
     "-device",
     "virtio-rng-pci",
   ];
+  const shares = c.shares ?? [];
+  if (shares.length) {
+    // vhost-user devices need the guest's memory shared with virtiofsd.
+    args.push(
+      "-object",
+      `memory-backend-memfd,id=mem,size=${memMiB}M,share=on`,
+      "-numa",
+      "node,memdev=mem",
+    );
+    for (const [i, share] of shares.entries()) {
+      args.push(
+        "-chardev",
+        `socket,id=vfs${i},path=${share.socket}`,
+        "-device",
+        `vhost-user-fs-pci,chardev=vfs${i},tag=${share.tag}`,
+      );
+    }
+  }
   const img = spec.image;
   if (img.kernel) {
     args.push("-kernel", img.kernel);

@@ -11,6 +11,7 @@ import { type Dnsmasq, releaseLease, startDnsmasq } from "../../network/dnsmasq.
 import { probeKvm } from "./kvm.ts";
 import { createQcow2Overlay } from "./overlay.ts";
 import { pidAlive, QemuVm, recordPath, type VmRecord } from "./vm.ts";
+import { stopVirtiofsd } from "./virtiofsd.ts";
 
 export interface QemuBackendOptions {
   /** Directory holding one work directory per VM (<stateDir>/<id>) and the network state. */
@@ -91,6 +92,7 @@ export async function createQemuBackend(opts: QemuBackendOptions): Promise<QemuB
     accel: kvm.accel,
     leasesFile: dnsmasq.leasesFile,
     version: `qemu://${version} (${kvm.accel})`,
+    hostAddress: plan.gateway,
 
     validate(spec: VmSpec): string[] {
       const problems: string[] = [];
@@ -157,6 +159,7 @@ export async function createQemuBackend(opts: QemuBackendOptions): Promise<QemuB
         });
       }
       await removeTap(record?.tap ?? await tapName(id));
+      await stopVirtiofsd(workDir);
       await Deno.remove(workDir, { recursive: true }).catch(() => {});
     },
 

@@ -9,6 +9,7 @@ import { createTap, removeTap } from "../../network/linux_bridge.ts";
 import { releaseLease } from "../../network/dnsmasq.ts";
 import { qemuArgs } from "./args.ts";
 import { connectQmp, type QmpClient } from "./qmp.ts";
+import { startVirtiofsd, stopVirtiofsd } from "./virtiofsd.ts";
 
 export interface VmRecord {
   id: string;
@@ -102,11 +103,14 @@ export class QemuVm implements Vm {
     try {
       await createTap(this.record.tap, this.deps.bridge);
       await Deno.remove(paths.qmpSocket).catch(() => {});
+      await stopVirtiofsd(this.spec.workDir); // a failed start's, if any
+      const shares = await startVirtiofsd(this.spec.workDir, this.spec.shares ?? []);
       const args = qemuArgs(this.spec, paths, {
         accel: this.deps.accel,
         arch: this.deps.arch,
         tap: this.record.tap,
         mac: this.record.mac,
+        shares,
       });
       const out = await new Deno.Command(this.deps.qemu, {
         args,
@@ -228,6 +232,7 @@ export class QemuVm implements Vm {
       this.deps.log.warn("cannot release DHCP lease", { vm: this.spec.name, reason: leaseProblem });
     }
     await removeTap(this.record.tap);
+    await stopVirtiofsd(this.spec.workDir);
     await Deno.remove(this.spec.workDir, { recursive: true }).catch((err) => {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     });

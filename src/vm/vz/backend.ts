@@ -35,6 +35,9 @@ import { VzVm } from "./vm.ts";
 /** Virtualization.framework runs at most two macOS VMs at once (and the licence allows two). */
 export const VZ_MAX_VMS = 2;
 
+/** The Mac's address on the shared (NAT) network of its VMs (192.168.64.0/24, bootpd). */
+export const VZ_NAT_HOST_ADDRESS = "192.168.64.1";
+
 export interface VzBackendOptions {
   /** Directory holding one work directory per VM (<stateDir>/<id>). */
   stateDir: string;
@@ -167,6 +170,9 @@ export async function createVzBackend(opts: VzBackendOptions): Promise<VzBackend
     host,
     limits,
     version: `vz://${host.macOSVersion}`,
+    // NAT guests reach the Mac at bridge100's address (vmnet's shared network); bridged guests
+    // are on the LAN, with no address of this host set aside for them.
+    hostAddress: opts.bridgeInterface ? undefined : VZ_NAT_HOST_ADDRESS,
 
     validate: problems,
 

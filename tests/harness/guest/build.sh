@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the small Linux test guest from Debian packages, once, into a cache directory:
 #   vmlinuz      Debian's cloud kernel (virtio drivers as modules, loaded by /init)
-#   initrd.img   busybox (static) + dropbear (with the libraries it links) + /init
+#   initrd.img   busybox (static) + dropbear and curl (with the libraries they link) + /init,
+#                and the fuse/virtiofs modules for pod volumes
 #   disk.img     a small sparse raw disk the guest sees as /dev/vda (exercises clones)
 #   cmdline      the kernel command line
 #   id_ed25519   the SSH key accepted for users "root" and "vz" ("vz" also by password "vz");
@@ -12,7 +13,7 @@
 set -euo pipefail
 
 root="${1:?cache root}"
-version=7   # bump when the guest's contents change
+version=8   # bump when the guest's contents change
 final="$root/guest-v$version"
 [[ -f "$final/initrd.img" ]] && { echo "$final"; exit 0; }
 mkdir -p "$root"
@@ -39,12 +40,14 @@ for app in $(/bin/busybox --list); do
   [[ -e "rootfs/bin/$app" ]] || ln -s busybox "rootfs/bin/$app"
 done
 cp /usr/sbin/dropbear rootfs/sbin/dropbear
-# dropbear is linked dynamically: bring its libraries and the loader.
-for lib in $(ldd /usr/sbin/dropbear | grep -o '/[^ ]*'); do
+# curl, so tests can call the API server from inside the guest and verify its certificate.
+cp /usr/bin/curl rootfs/bin/curl
+# dropbear and curl are linked dynamically: bring their libraries and the loader.
+for lib in $( (ldd /usr/sbin/dropbear; ldd /usr/bin/curl) | grep -o '/[^ ]*' | sort -u); do
   mkdir -p "rootfs$(dirname "$lib")"
   cp -L "$lib" "rootfs$lib"
 done
-mods=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk)
+mods=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net virtio_blk fuse virtiofs)
 for m in "${mods[@]}"; do
   cp "$(find kernel/lib/modules -name "$m.ko")" rootfs/lib/modules/
 done
@@ -93,7 +96,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover \
-    net_failover virtio_net virtio_blk; do
+    net_failover virtio_net virtio_blk fuse virtiofs; do
   insmod /lib/modules/$m.ko || echo "guest: insmod $m failed"
 done
 hostname vz-guest
