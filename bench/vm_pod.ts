@@ -9,6 +9,7 @@ import { pushTestGuest } from "../tests/support/guest_image.ts";
 import { adminClients, nodeConfig, testPod } from "../tests/support/world.ts";
 import { startAgent } from "../src/agent.ts";
 import { selectRuntime } from "../src/runtime/select.ts";
+import { clusterAccess } from "../src/kube/objects.ts";
 import { linkExists, removeBridge, tapName } from "../src/network/linux_bridge.ts";
 import { waitForSsh } from "../src/guest/ssh.ts";
 import { pidAlive } from "../src/vm/qemu/vm.ts";
@@ -94,7 +95,8 @@ export async function benchVmPods(): Promise<BenchResult[]> {
     const log = silentLogger;
     const agent = await startAgent(config, {
       log,
-      runtime: ({ events, host }) => selectRuntime(config, { events, host, log }),
+      runtime: ({ clients, events, host }) =>
+        selectRuntime(config, { events, host, log, ...clusterAccess(clients) }),
     });
     const admin = adminClients(cp);
     const read = (name: string) => admin.core.readNamespacedPod({ name, namespace: "default" });
