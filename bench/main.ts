@@ -7,6 +7,7 @@ import { benchImagePull } from "./image_pull.ts";
 import { benchVmPods } from "./vm_pod.ts";
 import { benchKubeletApi } from "./kubelet_api.ts";
 import { benchHybridPods } from "./hybrid_pod.ts";
+import { benchProbeOverhead } from "./probe_overhead.ts";
 
 import type { BenchResult } from "./common.ts";
 
@@ -15,6 +16,7 @@ results.push(...await benchNodeStart());
 results.push(...await benchImagePull());
 results.push(...await benchVmPods());
 results.push(...await benchHybridPods());
+results.push(...await benchProbeOverhead());
 results.push(...await benchKubeletApi());
 
 console.log("\nbenchmark results");
