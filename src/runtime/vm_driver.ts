@@ -190,7 +190,6 @@ export function createVmDriver(
       // Missing config maps or secrets show before a VM slot is taken.
       env = await hooks.env(undefined);
       const volumes = await hooks.volumes();
-      const apiAddress = await hooks.apiAccess?.();
 
       // The slot is taken after the pull: a pod waiting for a slot has its image ready, and
       // a pod whose image cannot be pulled never holds a VM slot.
@@ -253,6 +252,9 @@ export function createVmDriver(
         throw new StartError("StartError", errText(err));
       }
       env = await hooks.env(podIP);
+      // Asked once the guest is up: on a Mac the host's address on the VMs' network
+      // (bridge100) exists only while a VM runs.
+      const apiAddress = await hooks.apiAccess?.();
       try {
         await prepareGuest(ssh!, this.os, {
           mounts: volumes.mounts,

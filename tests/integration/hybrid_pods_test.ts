@@ -210,6 +210,80 @@ Deno.test({
         await w.remove("with-init");
       });
 
+      await t.step("a native sidecar starts before the VM and keeps running", async () => {
+        await w.create(pod(w, "native", {
+          init: [{
+            name: "helper",
+            image: busybox,
+            restartPolicy: "Always",
+            command: ["sh", "-c", "echo helper-up; exec sleep 3600"],
+          }],
+        }));
+        const p = await w.waitReady("native");
+        const helper = status(p, "helper")!;
+        assert.ok(helper.state?.running, JSON.stringify(helper));
+        assert.equal(helper.started, true);
+        assert.equal(helper.ready, true);
+        assert.ok(
+          new Date(helper.state!.running!.startedAt!) <=
+            new Date(status(p, "vm")!.state!.running!.startedAt!),
+          "the sidecar started first",
+        );
+        assert.equal(p.status?.conditions?.find((c) => c.type === "Initialized")?.status, "True");
+        assert.equal((await w.kubectl(["logs", "native", "-c", "helper"])).stdout, "helper-up\n");
+        await w.remove("native");
+        assert.deepEqual(await nodeContainers(w), []);
+      });
+
+      await t.step(
+        "a sidecar's image from the password-protected registry with pull secrets",
+        async () => {
+          const privateImage = busybox.replace(w.registry.host, w.registry.authHost);
+          await w.admin.core.createNamespacedSecret({
+            namespace: "default",
+            body: {
+              metadata: { name: "docker-pull" },
+              type: "kubernetes.io/dockerconfigjson",
+              data: {
+                ".dockerconfigjson": btoa(JSON.stringify({
+                  auths: {
+                    [w.registry.authHost]: {
+                      auth: btoa(`${w.registry.username}:${w.registry.password}`),
+                    },
+                  },
+                })),
+              },
+            },
+          });
+          const withSecret = pod(w, "private-side", {
+            containers: [{
+              name: "side",
+              image: privateImage,
+              imagePullPolicy: "Always",
+              command: ["sh", "-c", "echo pulled-privately; exec sleep 3600"],
+            }],
+          });
+          withSecret.spec!.imagePullSecrets = [{ name: "docker-pull" }];
+          await w.create(withSecret);
+          await w.waitReady("private-side");
+          assert.equal(
+            (await w.kubectl(["logs", "private-side", "-c", "side"])).stdout,
+            "pulled-privately\n",
+          );
+          await w.remove("private-side");
+          // Without the secret the registry refuses, and the message names it.
+          await w.create(pod(w, "no-secret", {
+            containers: [{ name: "side", image: privateImage, imagePullPolicy: "Always" }],
+          }));
+          const waiting = await eventually("ErrImagePull", async () => {
+            const s = status(await w.read("no-secret"), "side")?.state?.waiting;
+            return (s?.reason === "ErrImagePull" || s?.reason === "ImagePullBackOff") && s;
+          }, 60_000);
+          assert.ok(waiting.message?.includes(w.registry.authHost), String(waiting.message));
+          await w.remove("no-secret");
+        },
+      );
+
       await t.step("a failing init container: Never fails the pod, OnFailure retries", async () => {
         const failing = {
           name: "broken",

@@ -211,6 +211,40 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a runner sidecar finds its VM through the API server and reaches its SSH",
+        async () => {
+          // The upstream system's hybrid pattern: the sidecar's postStart hook reads its token
+          // and CA, asks the API server for its own pod (hostname = pod name) to learn the pod
+          // IP, then connects to the VM's SSH there.
+          await w.kubectl(["create", "role", "pod-reader", "--verb=get", "--resource=pods"]);
+          await w.kubectl([
+            "create",
+            "rolebinding",
+            "pod-reader",
+            "--role=pod-reader",
+            "--serviceaccount=default:default",
+          ]);
+          const hook = [
+            `TOKEN=$(cat ${SA_DIR}/token); NS=$(cat ${SA_DIR}/namespace)`,
+            "for i in $(seq 1 120); do",
+            `  IP=$(curl -sS --cacert ${SA_DIR}/ca.crt -H "Authorization: Bearer $TOKEN" ` +
+            '"https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/v1/namespaces/$NS/pods/$(hostname)" ' +
+            `| sed -n 's/.*"podIP": *"\\([0-9.]*\\)".*/\\1/p')`,
+            '  if [ -n "$IP" ] && nc -w 3 "$IP" 22 </dev/null | grep -q SSH; then echo "reached $IP" > /tmp/runner; exit 0; fi',
+            "  sleep 1",
+            "done; exit 1",
+          ].join("\n");
+          await w.create(pod(w, "runner", {
+            side: { lifecycle: { postStart: { exec: { command: ["sh", "-c", hook] } } } },
+          }));
+          const p = await w.waitReady("runner");
+          const out = (await inSide("runner", "cat /tmp/runner")).stdout;
+          assert.equal(out, `reached ${p.status!.podIP}\n`);
+          await w.remove("runner");
+        },
+      );
+
       await t.step("deletion leaves no volume directory, share or mount", async () => {
         const uid = (await w.read("files")).metadata!.uid!;
         await w.remove("files");
