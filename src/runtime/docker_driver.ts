@@ -110,7 +110,9 @@ export function createDockerDriver(
         ctx.waiting("ContainerCreating", `pulling image ${image}: ${line}`);
       });
     } catch (err) {
-      throw new StartError("ErrImagePull", errText(err));
+      // A reference that does not parse never will: the container waits, nothing retries.
+      const invalid = /invalid reference format/.test(errText(err));
+      throw new StartError(invalid ? "InvalidImageName" : "ErrImagePull", errText(err));
     }
     const pulled = await engine.imageID(image);
     if (!pulled) {

@@ -15,7 +15,7 @@ import { stableMac } from "../network/mac.ts";
 import { type HeldImage, type ImageSource, pullPolicyOf } from "./images.ts";
 import type { SlotHolder, VmSlots } from "./slots.ts";
 import { podKey, vmResources } from "./vm_spec.ts";
-import { consoleLogStream } from "./console_logs.ts";
+import { consoleLogStream, indexConsole } from "./console_logs.ts";
 import {
   type ContainerDriver,
   type ContainerExit,
@@ -93,6 +93,12 @@ export function createVmDriver(
   const stats: GuestStatsState = {};
   const { logDir } = hooks;
   const previousLog = `${logDir}/${container().name}.previous.log`;
+  const previousIndex = `${logDir}/${container().name}.previous.idx`;
+  const consoleLog = `${workDir}/console.log`;
+  const consoleIndex = `${workDir}/console.idx`;
+  /** Aborted when the current run ends: console indexing and log follows stop. */
+  let runEnded = AbortSignal.abort();
+  let endIndexing = () => {};
   /** The environment of exec sessions, resolved at start. */
   let env: [string, string][] = [];
   const connect = deps.connectGuest ??
@@ -143,7 +149,9 @@ export function createVmDriver(
       });
     } catch (err) {
       if (ctx.signal.aborted) throw err;
-      throw new StartError("ErrImagePull", errText(err));
+      // A reference that does not parse never will: the container waits, nothing retries.
+      const invalid = /invalid image reference/.test(errText(err));
+      throw new StartError(invalid ? "InvalidImageName" : "ErrImagePull", errText(err));
     }
     for (const f of image.replaced) {
       ctx.event("Warning", "ImageFileChanged", `${f} changed since it was verified; pulled again`);
@@ -220,6 +228,7 @@ export function createVmDriver(
           if (done) return;
           done = true;
           up = false;
+          endIndexing();
           resolve(exit);
         };
       });
@@ -235,6 +244,12 @@ export function createVmDriver(
         ctx.event("Normal", "Started", `Started container ${container().name}`);
       } else log.info("adopted a running VM", { pod: podKey(pod()) });
       up = true;
+      const indexing = new AbortController();
+      runEnded = indexing.signal;
+      endIndexing = () => indexing.abort();
+      indexConsole(consoleLog, consoleIndex, runEnded).catch((err) =>
+        log.warn("console index stopped", { pod: podKey(pod()), error: errText(err) })
+      );
       const containerID = `${backend.name}://${uid}`;
       // An adopted VM keeps the start time the API has for it (the run did not restart).
       const known = pod().status?.containerStatuses?.find((s) => s.name === container().name);
@@ -301,7 +316,9 @@ export function createVmDriver(
       if (current) {
         // The run's console outlives its VM as the previous run's log (kubectl logs --previous).
         await Deno.mkdir(logDir, { recursive: true });
+        endIndexing();
         await Deno.copyFile(current.consoleLogPath(), previousLog).catch(() => {});
+        await Deno.copyFile(consoleIndex, previousIndex).catch(() => {});
         // If QEMU cannot be made to go, the error reaches the caller (deletion retries).
         await current.destroy();
       }
@@ -322,16 +339,22 @@ export function createVmDriver(
       ssh?.close();
       ssh = undefined;
       endRun = undefined;
+      endIndexing(); // the next agent resumes the index
     },
 
     exec: (command: string[], io: ExecIO) => guestExec(session, () => env, command, io),
     attach: (io: ExecIO) => guestAttach(session, () => env, io),
     async logs(opts: LogOptions) {
-      if (!opts.previous) return consoleLogStream(`${workDir}/console.log`, opts);
+      if (!opts.previous) {
+        return consoleLogStream({ log: consoleLog, index: consoleIndex, ended: runEnded }, opts);
+      }
       if (!(await Deno.stat(previousLog).then(() => true, () => false))) {
         throw new NotFoundError(`previous terminated container "${container().name}" in pod`);
       }
-      return consoleLogStream(previousLog, { ...opts, follow: false });
+      return consoleLogStream({ log: previousLog, index: previousIndex }, {
+        ...opts,
+        follow: false,
+      });
     },
     async stats() {
       if (!up || this.os !== "linux") return undefined;

@@ -176,6 +176,17 @@ Deno.test({
         });
         const text = await new Response(stream).text();
         assert.match(text, /guest: sshd started/);
+        // kubectl's options on a console that has no times of its own.
+        const stamped = (await kubectl(["logs", "vm-a", "--timestamps", "--tail=2"])).stdout;
+        const lines = stamped.trimEnd().split("\n");
+        assert.equal(lines.length, 2, stamped);
+        for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z /);
+        assert.equal((await kubectl(["logs", "vm-a", "--tail=0"])).stdout, "");
+        assert.match((await kubectl(["logs", "vm-a", "--since=1h"])).stdout, /guest: sshd started/);
+        assert.equal(
+          (await kubectl(["logs", "vm-a", "--since-time=2999-01-01T00:00:00Z"])).stdout,
+          "",
+        );
       });
 
       await t.step("a second VM pod waits for the only slot, then runs", async () => {
@@ -195,6 +206,13 @@ Deno.test({
         assert.ok(pidAlive(pid));
         assert.ok(await linkExists(tap));
 
+        // A follower of the log ends when the pod goes (CI scripts wait on it).
+        const follower = new Deno.Command(cp.kubectl, {
+          args: ["--kubeconfig", cp.adminKubeconfig, "logs", "-f", "vm-a"],
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        await new Promise((r) => setTimeout(r, 1_000));
         await admin.core.deleteNamespacedPod({ name: "vm-a", namespace: "default" });
         const t0 = Date.now();
         await eventually("vm-a gone", () => read("vm-a").then(() => false, () => true), 60_000);
@@ -203,6 +221,12 @@ Deno.test({
         const events = (await podEvents(admin, "default", "vm-a")).map((e) => e.reason);
         assert.ok(events.includes("Killing"));
         assert.equal(pidAlive(pid), false, "QEMU process gone");
+        const followerEnded = await Promise.race([
+          follower.status.then(() => true),
+          new Promise<false>((r) => setTimeout(() => r(false), 30_000)),
+        ]);
+        if (!followerEnded) follower.kill("SIGKILL");
+        assert.ok(followerEnded, "kubectl logs -f ended with the pod");
         assert.equal(await linkExists(tap), false, "tap gone");
         await assert.rejects(Deno.stat(workDir), "work directory (clone) gone");
 
@@ -420,6 +444,24 @@ Deno.test({
           );
         },
       );
+      await t.step("an image reference that cannot parse waits as InvalidImageName", async () => {
+        const bad = vmPod("bad-ref");
+        bad.spec!.containers[0].image = "not a ref!!";
+        await admin.core.createNamespacedPod({ namespace: "default", body: bad });
+        const w = await eventually("InvalidImageName", async () => {
+          const s = (await read("bad-ref")).status?.containerStatuses?.[0]?.state?.waiting;
+          return s?.reason === "InvalidImageName" && s;
+        }, 30_000);
+        assert.match(w.message ?? "", /invalid image reference "not a ref!!"/);
+        const failed = async () =>
+          (await podEvents(admin, "default", "bad-ref")).filter((e) => e.reason === "Failed")
+            .reduce((n, e) => n + (e.count ?? 1), 0);
+        const before = await failed();
+        await new Promise((r) => setTimeout(r, 3_000));
+        assert.equal(await failed(), before, "not retried");
+        await admin.core.deleteNamespacedPod({ name: "bad-ref", namespace: "default" });
+        await eventually("bad-ref gone", () => read("bad-ref").then(() => false, () => true));
+      });
     } finally {
       await agent?.stop();
       await registry.stop();
