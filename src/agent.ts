@@ -12,6 +12,7 @@ import type { PodRuntime } from "./runtime/types.ts";
 import { type KubeletServer, startKubeletServer } from "./server/start.ts";
 import type { Logger } from "./telemetry/log.ts";
 import type { Tracer } from "@opentelemetry/api";
+import { type HeldLock, LockedError, lockExclusive } from "./host/lock.ts";
 
 export interface AgentDeps {
   /** Builds the runtime once clients and events exist. */
@@ -39,12 +40,52 @@ export interface Agent {
 
 export class StartupTimeoutError extends Error {}
 
+/** The locks that keep a second agent off this one's cache directory and VM bridge. */
+async function agentLocks(config: Config): Promise<HeldLock[]> {
+  const holder = `agent pid ${Deno.pid} (node ${config.nodeName})`;
+  const fix = "; give this agent its own --cache-dir" +
+    (config.backend === "qemu" ? ", --qemu-bridge and --qemu-subnet" : "") +
+    " (and KUBELET_PORT), or stop the other agent";
+  const locks: HeldLock[] = [];
+  try {
+    locks.push(
+      await lockExclusive(
+        `${config.cacheDir}/agent.lock`,
+        holder,
+        `cache directory ${config.cacheDir}`,
+      ),
+    );
+    if (config.backend === "qemu") {
+      locks.push(
+        await lockExclusive(
+          `/tmp/macos-vz-kubelet-locks/bridge-${config.qemu.bridge}.lock`,
+          holder,
+          `VM bridge ${config.qemu.bridge}`,
+        ),
+      );
+    }
+    return locks;
+  } catch (err) {
+    for (const l of locks) l.release();
+    if (err instanceof LockedError) throw new LockedError(`${err.message}${fix}`);
+    throw err;
+  }
+}
+
 export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent> {
   const { log } = deps;
-  const clients = makeClients(loadKubeConfig(config));
-  const events = createEventRecorder(clients.core, config.nodeName, log);
-  const host = await hostFacts();
-  const runtime = await deps.runtime({ clients, events, host });
+  const locks = await agentLocks(config);
+  const releaseLocks = () => locks.forEach((l) => l.release());
+  let clients: KubeClients, events: EventRecorder, host: HostFacts, runtime: PodRuntime;
+  try {
+    clients = makeClients(loadKubeConfig(config));
+    events = createEventRecorder(clients.core, config.nodeName, log);
+    host = await hostFacts();
+    runtime = await deps.runtime({ clients, events, host });
+  } catch (err) {
+    releaseLocks();
+    throw err;
+  }
   const status = runtime.status();
   if (!status.ready) log.warn("no VM can start on this node", { reason: status.message });
 
@@ -99,6 +140,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     node.stop();
     await pods.stop().catch(() => {});
     await runtime.close();
+    releaseLocks();
     throw err;
   } finally {
     if (timer !== undefined) clearTimeout(timer);
@@ -117,6 +159,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
         node.stop();
         await pods.stop();
         await runtime.close();
+        releaseLocks();
         await events.flush();
         log.info("agent stopped", { node: config.nodeName });
       })();
