@@ -95,7 +95,14 @@ export function observedConditions(input: ConditionInput): Cond[] {
           ? `kubelet has sufficient PID available (${p.pids.running} of ${p.pids.max} in use)`
           : "kubelet has sufficient PID available",
       },
-    input.hasAddress
+    runtime.networkProblem
+      ? {
+        type: "NetworkUnavailable",
+        status: "True",
+        reason: "VMNetworkDown",
+        message: runtime.networkProblem,
+      }
+      : input.hasAddress
       ? {
         type: "NetworkUnavailable",
         status: "False",

@@ -208,6 +208,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
         message: `${backend.name} backend ready, ${slots.used}/${slots.max} VM slots in use`,
         maxPods: backend.maxRunning,
         version: backend.version,
+        networkProblem: backend.networkProblem?.(),
       };
     },
     admit(pod) {

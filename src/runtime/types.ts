@@ -14,6 +14,8 @@ export interface RuntimeStatus {
   maxPods: number;
   /** e.g. "qemu://8.2.1" or "vz://macOS 15.1", reported as the container runtime version. */
   version: string;
+  /** Why VMs cannot get on the network now (the node's NetworkUnavailable); else unset. */
+  networkProblem?: string;
 }
 
 /** Bounds the backend imposes on the VM container's resource requests. */

@@ -79,4 +79,6 @@ export interface VmBackend {
   readonly version: string;
   /** This host's address as its guests reach it (their gateway), when there is one. */
   readonly hostAddress?: string;
+  /** Why new guests cannot get on the network now (their DHCP server is down); else undefined. */
+  networkProblem?(): string | undefined;
 }

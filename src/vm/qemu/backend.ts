@@ -28,6 +28,7 @@ export interface QemuBackendOptions {
 export interface QemuBackend extends VmBackend {
   readonly accel: "kvm" | "tcg";
   readonly leasesFile: string;
+  readonly dnsmasqPid: number;
 }
 
 const ARCH = Deno.build.arch === "aarch64" ? "aarch64" : "x86_64";
@@ -65,6 +66,7 @@ export async function createQemuBackend(opts: QemuBackendOptions): Promise<QemuB
     bridge: opts.bridge,
     plan,
     dir: `${opts.stateDir}/.network`,
+    log,
   });
   const deps = {
     qemu,
@@ -72,6 +74,7 @@ export async function createQemuBackend(opts: QemuBackendOptions): Promise<QemuB
     arch: ARCH as "x86_64" | "aarch64",
     bridge: opts.bridge,
     leasesFile: dnsmasq.leasesFile,
+    networkProblem: dnsmasq.problem,
     log,
   };
 
@@ -93,6 +96,11 @@ export async function createQemuBackend(opts: QemuBackendOptions): Promise<QemuB
     leasesFile: dnsmasq.leasesFile,
     version: `qemu://${version} (${kvm.accel})`,
     hostAddress: plan.gateway,
+    networkProblem: dnsmasq.problem,
+    /** dnsmasq's pid (tests). */
+    get dnsmasqPid() {
+      return dnsmasq.pid;
+    },
 
     validate(spec: VmSpec): string[] {
       const problems: string[] = [];

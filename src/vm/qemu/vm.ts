@@ -25,6 +25,8 @@ export interface QemuVmDeps {
   arch: "x86_64" | "aarch64";
   bridge: string;
   leasesFile: string;
+  /** Why guests get no address now (DHCP down); checked while waiting for one. */
+  networkProblem?: () => string | undefined;
   log: Logger;
 }
 
@@ -215,6 +217,8 @@ export class QemuVm implements Vm {
       if (this.#state === "error" || this.#state === "stopped") {
         throw new Error(`vm ${this.spec.name}: no IP address: VM ${this.#state} (${this.#reason})`);
       }
+      const down = this.deps.networkProblem?.();
+      if (down) throw new Error(`vm ${this.spec.name}: no IP address: ${down}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     throw signal.reason ?? new Error("aborted");
