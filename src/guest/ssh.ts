@@ -119,7 +119,12 @@ export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshS
   return {
     exec: (argv, io) => execLine(commandLine(argv, io?.env), io),
     execLine,
-    close: () => client.end(),
+    // end() says goodbye; a guest that is already gone never answers, and the socket would
+    // linger (FIN-WAIT) with its descriptor: destroy() it shortly after in any case.
+    close: () => {
+      client.end();
+      Deno.unrefTimer(setTimeout(() => client.destroy(), 1_000));
+    },
     closed,
   };
 }

@@ -337,20 +337,32 @@ Deno.test({
         await w.remove("crashy");
       });
 
-      await t.step("create/delete cycles leave no containers behind", async () => {
-        for (let i = 0; i < 4; i++) {
-          const names = [`cycle-${i}-a`, `cycle-${i}-b`];
-          for (const n of names) {
-            await w.create(pod(w, n, { containers: [{ ...sidecar, name: "side" }] }));
+      await t.step(
+        "create/delete cycles leave no containers, sockets or memory behind",
+        async () => {
+          // The agent runs in this process: its descriptors and memory are this process's.
+          const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+          const rss = () =>
+            Number(/^VmRSS:\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/self/status"))![1]) * 1024;
+          let baseline = { fds: 0, rss: 0 };
+          for (let i = 0; i < 6; i++) {
+            const names = [`cycle-${i}-a`, `cycle-${i}-b`];
+            for (const n of names) {
+              await w.create(pod(w, n, { containers: [{ ...sidecar, name: "side" }] }));
+            }
+            // Delete one while it is still starting, the other once it runs.
+            await w.remove(names[0]);
+            await w.waitReady(names[1]);
+            await w.remove(names[1]);
+            await new Promise((r) => setTimeout(r, 1_500)); // closed sessions have gone by then
+            if (i === 0) baseline = { fds: fds(), rss: rss() }; // after the first: modules loaded
           }
-          // Delete one while it is still starting, the other once it runs.
-          await w.remove(names[0]);
-          await w.waitReady(names[1]);
-          await w.remove(names[1]);
-        }
-        assert.deepEqual(await nodeContainers(w), []);
-        assert.deepEqual(await w.leftoverVms(), []);
-      });
+          assert.deepEqual(await nodeContainers(w), []);
+          assert.deepEqual(await w.leftoverVms(), []);
+          assert.ok(fds() <= baseline.fds + 2, `descriptors ${baseline.fds} -> ${fds()}`);
+          assert.ok(rss() < baseline.rss + 64 * 2 ** 20, `RSS ${baseline.rss} -> ${rss()}`);
+        },
+      );
 
       await t.step("a pod deleted while the agent restarts leaves no VM or container", async () => {
         await w.create(pod(w, "restart-gap", { containers: [{ ...sidecar, name: "side" }] }));
