@@ -2,10 +2,18 @@
 // (control plane, registry, Docker, test guest and busybox images), the agent as node
 // dev-mac with the qemu backend, applies example/pod-linux.yml and the hybrid
 // example/pod-linux-hybrid.yml, waits for both pods, prints what to try, and stops
-// everything on Ctrl-C.
+// everything on Ctrl-C. The teardown runs once, whichever signal arrives and whichever child
+// dies first (Ctrl-C reaches the whole process group, children included), and it removes
+// the demo's VMs, taps and bridge itself: VMs outlive an agent by design.
+
+import { pidAlive, recordPath } from "../../src/vm/qemu/vm.ts";
+import { stopVirtiofsd } from "../../src/vm/qemu/virtiofsd.ts";
+import { removeBridge, removeTap } from "../../src/network/linux_bridge.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname;
-const DIR = `${REPO}.dev-cluster`;
+const DIR = Deno.env.get("DEV_CLUSTER_DIR") ?? `${REPO}.dev-cluster`;
+const CACHE = `${DIR}/demo-cache`;
+const BRIDGE = "vzkdemo0";
 const say = (line: string) => console.log(`demo: ${line}`);
 
 function parseEnv(text: string): Record<string, string> {
@@ -44,48 +52,114 @@ async function kubectl(env: Record<string, string>, args: string[]) {
   return text.trim();
 }
 
+/** SIGTERM, SIGKILL after `ms`; resolves once it has exited. Safe on a child already gone. */
+async function stopChild(child: Deno.ChildProcess | undefined, ms: number): Promise<void> {
+  if (!child) return;
+  let exited = false;
+  const status = child.status.then(() => void (exited = true));
+  const signal = (s: Deno.Signal) => {
+    try {
+      child.kill(s);
+    } catch { /* exited meanwhile */ }
+  };
+  if (!exited) signal("SIGTERM");
+  const timer = setTimeout(() => exited || signal("SIGKILL"), ms);
+  await status;
+  clearTimeout(timer);
+}
+
+/** Removes every VM the demo's agent left (QEMU, virtiofsd, tap), then its bridge. */
+async function removeDemoVms(): Promise<void> {
+  const vms = `${CACHE}/vms`;
+  for (const d of await Array.fromAsync(Deno.readDir(vms)).catch(() => [])) {
+    if (!d.isDirectory || d.name.startsWith(".")) continue;
+    const record = JSON.parse(
+      await Deno.readTextFile(recordPath(`${vms}/${d.name}`)).catch(() => "{}"),
+    ) as { pid?: number; tap?: string };
+    if (record.pid && pidAlive(record.pid)) {
+      try {
+        Deno.kill(record.pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await stopVirtiofsd(`${vms}/${d.name}`);
+    if (record.tap) await removeTap(record.tap).catch(() => {});
+  }
+  await removeBridge(BRIDGE).catch(() => {});
+}
+
 async function main() {
   say("starting the dev cluster (first run builds Kubernetes and the test guest: minutes)");
   const cluster = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${REPO}tests/harness/dev_cluster.ts`],
+    env: { DEV_CLUSTER_DIR: DIR },
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  // Filled in as things start; stop() (on Ctrl-C) takes down whatever is there.
+  // Filled in as things start; stop() takes down whatever is there.
   const running: { agent?: Deno.ChildProcess; env?: Record<string, string> } = {};
-  const stop = async () => {
-    say("stopping");
-    // VMs outlive the agent by design (it adopts them when it comes back): delete the
-    // demo's pods first so their VMs go too.
-    if (running.agent && running.env) {
-      await kubectl(running.env, ["delete", "pod", "--all", "--timeout=60s"]).catch(() => {});
-    }
-    if (running.agent) {
-      running.agent.kill("SIGTERM");
-      await running.agent.status;
-    }
-    cluster.kill("SIGTERM");
-    await cluster.status;
-    say("stopped");
-    Deno.exit(0);
-  };
-  for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => void stop());
+  let stopping: Promise<never> | undefined;
+  const stop = (code: number): Promise<never> =>
+    stopping ??= (async () => {
+      say("stopping");
+      // Delete the demo's pods while the cluster may still answer (Ctrl-C reached it too).
+      if (running.agent && running.env) {
+        await Promise.race([
+          kubectl(running.env, ["delete", "pod", "--all", "--wait=true", "--timeout=20s"])
+            .catch(() => {}),
+          new Promise((r) => setTimeout(r, 25_000)),
+        ]);
+      }
+      await stopChild(running.agent, 15_000);
+      await removeDemoVms();
+      await stopChild(cluster, 20_000);
+      say("stopped");
+      Deno.exit(code);
+    })();
+  for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => void stop(0));
+  cluster.status.then(() => void stop(stopping ? 0 : 1));
+  try {
+    await startAndShow(cluster, running, () => !!stopping, stop);
+  } catch (err) {
+    if (stopping) return; // a step cut short by the teardown itself
+    console.error(`demo: ${err instanceof Error ? err.message : err}`);
+    await stop(1);
+  }
+}
 
+async function startAndShow(
+  cluster: Deno.ChildProcess,
+  running: { agent?: Deno.ChildProcess; env?: Record<string, string> },
+  isStopping: () => boolean,
+  stop: (code: number) => Promise<never>,
+) {
   await waitForLine(cluster, "dev cluster ready", 3_600_000);
   const env = running.env = parseEnv(await Deno.readTextFile(`${DIR}/env`));
-  say("starting the agent as node dev-mac (log: .dev-cluster/agent.log)");
+  say(`starting the agent as node dev-mac (log: ${DIR}/agent.log)`);
   const logFile = await Deno.open(`${DIR}/agent.log`, {
     write: true,
     create: true,
     truncate: true,
   });
   const agent = running.agent = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${REPO}main.ts`, "serve"],
+    args: [
+      "run",
+      "-A",
+      `${REPO}main.ts`,
+      "serve",
+      `--cache-dir=${CACHE}`,
+      `--qemu-bridge=${BRIDGE}`,
+    ],
     env,
     stdout: "null",
     stderr: "piped",
   }).spawn();
   agent.stderr.pipeTo(logFile.writable).catch(() => {});
+  agent.status.then((s) => {
+    if (!isStopping()) {
+      say(`the agent exited (${s.code}); see ${DIR}/agent.log`);
+      void stop(1);
+    }
+  });
 
   for (let i = 0; i < 120; i++) {
     const ready = await kubectl(env, [
@@ -135,9 +209,4 @@ demo: Ctrl-C stops the agent and the cluster.`);
   await new Promise(() => {});
 }
 
-if (import.meta.main) {
-  main().catch((err) => {
-    console.error(`demo: ${err instanceof Error ? err.message : err}`);
-    Deno.exit(1);
-  });
-}
+if (import.meta.main) await main();

@@ -63,6 +63,7 @@ export async function startDocker(opts: { dir: string }): Promise<DockerEngine> 
       "--log-level=warn",
     ],
     logPath: `${opts.dir}/dockerd.log`,
+    newSession: true,
   });
   const docker = async (args: string[], stdin?: Uint8Array) => {
     const proc = new Deno.Command(cli, {

@@ -22,6 +22,11 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   clearEnv?: boolean;
   cwd?: string;
+  /**
+   * Runs it in a session of its own (setsid), out of the terminal's process group, so Ctrl-C
+   * reaches only its owner, which stops it in order (dockerd must outlive its containers).
+   */
+  newSession?: boolean;
 }
 
 type ShutdownHook = () => Promise<void>;
@@ -96,8 +101,11 @@ export async function spawnLogged(opts: SpawnOptions): Promise<Child> {
   installHandlers();
   const log = await Deno.open(opts.logPath, { create: true, append: true });
   const setpriv = findSetpriv();
-  const command = setpriv ?? opts.command;
-  const args = setpriv ? ["--pdeathsig", "SIGKILL", "--", opts.command, ...opts.args] : opts.args;
+  const inner = opts.newSession
+    ? ["setsid", opts.command, ...opts.args]
+    : [opts.command, ...opts.args];
+  const command = setpriv ?? inner[0];
+  const args = setpriv ? ["--pdeathsig", "SIGKILL", "--", ...inner] : inner.slice(1);
   const proc = new Deno.Command(command, {
     args,
     env: opts.env,
