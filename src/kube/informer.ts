@@ -76,6 +76,9 @@ export function makeInformer<T extends k8s.KubernetesObject>(
       error: err,
     });
   });
+  lw.on("recovered", (downMs) => {
+    opts.log.info("list/watch works again", { path: opts.path, downForMs: downMs });
+  });
   const dog = opts.watchdog ?? DEFAULT_WATCHDOG;
   let watchdog: ReturnType<typeof setInterval> | undefined;
   const checkStuck = () => {

@@ -12,10 +12,10 @@
 import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
 import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from "../util/backoff.ts";
 import { ObjectStore } from "./object_store.ts";
-import type { Watcher } from "./watch.ts";
+import { OPENED, type Watcher } from "./watch.ts";
 import { nextAfterWatch, type WatchEnd, type WatchStatus } from "./watch_end.ts";
 
-export type ListWatchEvent = "add" | "update" | "delete" | "error";
+export type ListWatchEvent = "add" | "update" | "delete" | "error" | "recovered";
 
 export interface ListWatchOptions {
   backoff?: BackoffOptions;
@@ -42,7 +42,10 @@ export class ListWatch<T extends KubernetesObject> {
     update: ((obj: T) => void)[];
     delete: ((obj: T) => void)[];
     error: ((err: unknown, retryInMs: number) => void)[];
-  } = { add: [], update: [], delete: [], error: [] };
+    recovered: ((downMs: number) => void)[];
+  } = { add: [], update: [], delete: [], error: [], recovered: [] };
+  /** When the failures in a row began (an outage), until a list or watch works again. */
+  private failingSince: number | undefined;
   private readonly backoff: Backoff;
   private readonly shortWatchMs: number;
   private resourceVersion = "";
@@ -113,6 +116,8 @@ export class ListWatch<T extends KubernetesObject> {
 
   on(event: "add" | "update" | "delete", cb: (obj: T) => void): void;
   on(event: "error", cb: (err: unknown, retryInMs: number) => void): void;
+  /** After failures, the first list or watch that works: how long it was down. */
+  on(event: "recovered", cb: (downMs: number) => void): void;
   on(event: ListWatchEvent, cb: (arg: never, retryInMs: number) => void): void {
     (this.callbacks[event] as unknown[]).push(cb);
   }
@@ -141,6 +146,7 @@ export class ListWatch<T extends KubernetesObject> {
           this.needList = false;
           listed = true;
           this.activityAt = Date.now();
+          this.recovered();
           synced();
         }
         const end = await this.watchOnce(step.signal);
@@ -164,8 +170,21 @@ export class ListWatch<T extends KubernetesObject> {
     }
   }
 
+  /** Ends an outage: tells how long it lasted. */
+  private recovered(): void {
+    if (this.failingSince === undefined) return;
+    const down = Date.now() - this.failingSince;
+    this.failingSince = undefined;
+    for (const cb of this.callbacks.recovered.slice()) {
+      try {
+        cb(down);
+      } catch { /* a handler's own failure must not end the loop */ }
+    }
+  }
+
   /** Reports `err`, then waits out the next backoff delay (or until stopped). */
   private async failed(err: unknown, stop: AbortSignal): Promise<void> {
+    this.failingSince ??= Date.now();
     const delay = this.backoff.next();
     this.step = undefined;
     for (const cb of this.callbacks.error.slice()) {
@@ -205,6 +224,11 @@ export class ListWatch<T extends KubernetesObject> {
       signal.addEventListener("abort", onAbort, { once: true });
       this.watcher.watch(this.path, query, (phase, obj) => {
         if (ended || signal.aborted || status) return;
+        if (phase === OPENED) {
+          this.activityAt = Date.now();
+          this.recovered(); // the server answered the watch: an outage, if any, is over
+          return;
+        }
         if (phase === "ERROR") {
           // The server ends the watch after this; end it here rather than wait.
           status = obj as WatchStatus;

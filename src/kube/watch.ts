@@ -6,6 +6,9 @@ import { apiUrl, type RestClient } from "./rest.ts";
 
 export type WatchCallback = (phase: string, obj: unknown, raw?: unknown) => void;
 
+/** The phase a watcher reports once the server has answered the watch with 200 (no object). */
+export const OPENED = "OPENED";
+
 export interface Watcher {
   watch(
     path: string,
@@ -58,6 +61,7 @@ export function denoWatcher(rest: RestClient, inactivityMs = 60_000): Watcher {
             },
           );
         }
+        callback(OPENED, undefined); // the server took the watch: it is up
         const decoder = new TextDecoder();
         let buf = "";
         for await (const chunk of resp.body!) {

@@ -17,7 +17,11 @@ export interface BackoffOptions {
   random?: () => number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 800, maxMs: 30_000, jitter: 0.5 };
+/**
+ * Watches of the API server: capped at 5 s, so an agent notices within seconds that the API
+ * server is back after an outage (a 30 s cap made it 35-65 s).
+ */
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 800, maxMs: 5_000, jitter: 0.5 };
 
 /**
  * The delay before attempt `attempt` (1 = the first retry): initialMs x 2^(attempt-1), capped

@@ -23,10 +23,11 @@ Deno.test("backoff: doubles up to the cap, jitters within the upper half, resets
   for (let i = 0; i < 100; i++) assert.ok(b.next() <= 30_000, "never past the cap");
 });
 
-Deno.test("backoff: the default draws from the real random source", () => {
+Deno.test("backoff: the default draws from the real random source, capped at 5 s", () => {
   const b = new Backoff();
   const first = b.next();
   assert.ok(first >= 400 && first <= 800, `${first}`);
+  for (let i = 0; i < 20; i++) assert.ok(b.next() <= 5_000, "an outage is noticed within 5 s");
 });
 
 const end = (e: Partial<WatchEnd>): WatchEnd => ({ err: null, events: 0, durationMs: 0, ...e });

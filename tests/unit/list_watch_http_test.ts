@@ -20,6 +20,8 @@ interface Client {
   log: string[];
   /** The retry delays that errors announced. */
   delays: number[];
+  /** How long each outage lasted, as "recovered" told it. */
+  recovered: number[];
   close(): Promise<void>;
 }
 
@@ -33,6 +35,8 @@ function client(url: string, opts: ListWatchOptions = {}): Client {
   lw.on("add", (p) => log.push(`add ${p.metadata!.name}`));
   lw.on("update", (p) => log.push(`update ${p.metadata!.name}`));
   lw.on("delete", (p) => log.push(`delete ${p.metadata!.name}`));
+  const recovered: number[] = [];
+  lw.on("recovered", (ms) => void recovered.push(ms));
   lw.on("error", (e, delay) => {
     log.push(`error ${(e as Error).message}`);
     delays.push(delay);
@@ -41,6 +45,7 @@ function client(url: string, opts: ListWatchOptions = {}): Client {
     lw,
     log,
     delays,
+    recovered,
     async close() {
       await lw.stop();
       http.close();
@@ -167,10 +172,13 @@ Deno.test("list watch over HTTP: 500s back off up to the cap; a healthy watch re
     });
     assert.equal(api.lists.length, 1, "a failed watch resumes; it does not list again");
 
-    // The server recovers: the next watch works and delivers a pod.
+    // The server recovers: the next watch works and delivers a pod, and the outage's end
+    // is told once with how long it lasted.
     api.watchStatus = null;
     api.put("a");
     await until(() => c.log.includes("add a"), 1000, "pod a seen");
+    assert.equal(c.recovered.length, 1, String(c.recovered));
+    assert.ok(c.recovered[0] >= 700, `down for ${c.recovered[0]} ms`);
     // It fails again: the backoff starts over from the initial delay.
     const failures = c.delays.length;
     api.watchStatus = 500;
