@@ -38,8 +38,13 @@ export async function nodeConfig(
   env: Record<string, string> = {},
 ): Promise<Config> {
   const cacheDir = await Deno.makeTempDir({ prefix: `vzk-cache-${node}-` });
+  // Agents lock their VM bridge; test nodes that name none get their own, so agents in one
+  // run (and test files run side by side) never take each other's.
+  const bridge = args.some((a) => a.startsWith("--qemu-bridge"))
+    ? []
+    : [`--qemu-bridge=vzkt${Math.floor(Math.random() * 0xffff).toString(16)}`];
   const parsed = parseConfig(
-    ["--nodename", node, "--cache-dir", cacheDir, ...args],
+    ["--nodename", node, "--cache-dir", cacheDir, ...bridge, ...args],
     { ...(await nodeEnv(cp, node)), HOME: os.homedir(), ...env },
     localHost(),
   );
