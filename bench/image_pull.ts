@@ -12,12 +12,12 @@
 
 import { startRegistry } from "../tests/harness/registry.ts";
 import { makeRunDir, releaseRunDir } from "../tests/harness/run_dir.ts";
-import { RegistryClient } from "../src/image/registry.ts";
-import { parseReference } from "../src/image/reference.ts";
-import { pushImage } from "../src/image/push.ts";
-import { ImageStore } from "../src/image/store.ts";
-import { recordVerified } from "../src/image/store_fs.ts";
-import { sha256Of } from "../src/image/digest.ts";
+import { RegistryClient } from "../src/image/registry/client.ts";
+import { parseReference } from "../src/image/registry/reference.ts";
+import { pushImage } from "../src/image/push/push.ts";
+import { ImageStore } from "../src/image/store/store.ts";
+import { recordVerified } from "../src/image/store/store_fs.ts";
+import { sha256Of } from "../src/image/format/digest.ts";
 import { START_FLAGS } from "./common.ts";
 import type { BenchResult } from "./common.ts";
 

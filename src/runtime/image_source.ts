@@ -3,8 +3,8 @@
 // and progress as short messages for the pod's status.
 
 import type * as k8s from "@kubernetes/client-node";
-import type { Credentials } from "../image/credentials.ts";
-import { parseReference } from "../image/reference.ts";
+import type { Credentials } from "../image/registry/credentials.ts";
+import { parseReference } from "../image/registry/reference.ts";
 import { type ImageService, vmImageFiles } from "../image/service.ts";
 import type { HeldImage, ImageSource } from "./images.ts";
 

@@ -8,10 +8,10 @@
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { pullImage } from "../../src/image/pull.ts";
-import { ImageStore } from "../../src/image/store.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { pullImage } from "../../src/image/pull/pull.ts";
+import { ImageStore } from "../../src/image/store/store.ts";
 import {
   FAST_RETRY,
   imageWorld,

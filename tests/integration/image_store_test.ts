@@ -4,13 +4,17 @@
 // our back is detected and pulled again; pull policies; GC never removes an image in use.
 
 import assert from "node:assert/strict";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { pushImage } from "../../src/image/push.ts";
-import { activePulls, pullImage, pullsStarted } from "../../src/image/pull.ts";
-import { ImageStore } from "../../src/image/store.ts";
-import { pruneImages } from "../../src/image/gc.ts";
-import { defaultPullPolicy, ensureImage, ImageNeverPullError } from "../../src/image/policy.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { pushImage } from "../../src/image/push/push.ts";
+import { activePulls, pullImage, pullsStarted } from "../../src/image/pull/pull.ts";
+import { ImageStore } from "../../src/image/store/store.ts";
+import { pruneImages } from "../../src/image/store/gc.ts";
+import {
+  defaultPullPolicy,
+  ensureImage,
+  ImageNeverPullError,
+} from "../../src/image/pull/policy.ts";
 import { startProxy } from "./image_proxy.ts";
 import {
   FAST_RETRY,

@@ -3,10 +3,15 @@
 // titles).
 
 import assert from "node:assert/strict";
-import { chunkTableId, configDescriptor, fileFor, imageLayout } from "../../src/image/format.ts";
-import type { Descriptor, ImageManifest } from "../../src/image/manifest.ts";
-import * as MT from "../../src/image/media_types.ts";
-import { agodaConfigJson } from "../../src/image/push.ts";
+import {
+  chunkTableId,
+  configDescriptor,
+  fileFor,
+  imageLayout,
+} from "../../src/image/format/layout.ts";
+import type { Descriptor, ImageManifest } from "../../src/image/format/manifest.ts";
+import * as MT from "../../src/image/format/media_types.ts";
+import { agodaConfigJson } from "../../src/image/push/push.ts";
 
 const d = (c: string) => "sha256:" + c.repeat(64);
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));

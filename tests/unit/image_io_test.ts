@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
-import { isZero, SparseWriter } from "../../src/image/sparse.ts";
-import { DeflatePool, gzipRange } from "../../src/image/gzip_parallel.ts";
-import { checkVerified, recordVerified } from "../../src/image/store_fs.ts";
-import { SingleFlight } from "../../src/image/singleflight.ts";
-import { formatBytes, formatDuration, ProgressView } from "../../src/image/progress.ts";
+import { isZero, SparseWriter } from "../../src/image/store/sparse.ts";
+import { DeflatePool, gzipRange } from "../../src/image/push/gzip_parallel.ts";
+import { checkVerified, recordVerified } from "../../src/image/store/store_fs.ts";
+import { SingleFlight } from "../../src/image/store/singleflight.ts";
+import { formatBytes, formatDuration, ProgressView } from "../../src/image/cli/progress.ts";
 
 Deno.test("image sparse: zero detection at any alignment, holes not written", async () => {
   const buf = new Uint8Array(10_000);
@@ -197,9 +197,9 @@ Deno.test("image progress: terminal redraws, plain lines otherwise", () => {
 });
 
 Deno.test("image chunk pool: errors cross the thread boundary with their class", async () => {
-  const { unwire } = await import("../../src/image/chunk_pool.ts");
-  const { DigestMismatchError } = await import("../../src/image/digest.ts");
-  const { AuthError, NotFoundError } = await import("../../src/image/errors.ts");
+  const { unwire } = await import("../../src/image/pull/chunk_pool.ts");
+  const { DigestMismatchError } = await import("../../src/image/format/digest.ts");
+  const { AuthError, NotFoundError } = await import("../../src/image/registry/errors.ts");
   const d = unwire({ name: "DigestMismatchError", message: "x: digest mismatch" });
   assert.ok(d instanceof DigestMismatchError);
   assert.equal(d.message, "x: digest mismatch");
@@ -214,7 +214,7 @@ Deno.test("image chunk pool: errors cross the thread boundary with their class",
   assert.ok(
     unwire({ name: "NotFoundError", message: "gone", registry: "r" }) instanceof NotFoundError,
   );
-  const { TlsCertificateError } = await import("../../src/image/errors.ts");
+  const { TlsCertificateError } = await import("../../src/image/registry/errors.ts");
   const tls = unwire({
     name: "TlsCertificateError",
     message: "registry r: TLS certificate not accepted (UnknownIssuer); ...",

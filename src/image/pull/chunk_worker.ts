@@ -4,13 +4,13 @@
 // instead of all on the main thread.
 
 import { type ChunkSpec, runChunk } from "./chunk_run.ts";
-import type { RegistryCredential } from "./credentials.ts";
-import { staticCredentials } from "./credentials.ts";
-import { RegistryError, TlsCertificateError } from "./errors.ts";
-import { RegistryClient } from "./registry.ts";
-import type { SparseWriterStats } from "./sparse.ts";
-import type { RetryPolicy } from "./transport.ts";
-import { createLogger } from "../telemetry/log.ts";
+import type { RegistryCredential } from "../registry/credentials.ts";
+import { staticCredentials } from "../registry/credentials.ts";
+import { RegistryError, TlsCertificateError } from "../registry/errors.ts";
+import { RegistryClient } from "../registry/client.ts";
+import type { SparseWriterStats } from "../store/sparse.ts";
+import type { RetryPolicy } from "../registry/transport.ts";
+import { createLogger } from "../../telemetry/log.ts";
 
 export interface ChunkJob extends ChunkSpec {
   type: "run";

@@ -8,9 +8,9 @@ import { posix } from "node:path";
 import { statfs } from "node:fs/promises";
 import { type ImageRecord, type ImageStore } from "./store.ts";
 import { freeBytes, RECORD_SUFFIX, sweepTemps } from "./store_fs.ts";
-import { digestHex } from "./digest.ts";
-import type { Logger } from "../telemetry/log.ts";
-import { silentLogger } from "../telemetry/log.ts";
+import { digestHex } from "../format/digest.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { silentLogger } from "../../telemetry/log.ts";
 
 export interface PruneOptions {
   /** Remove images whose last use is older than this (ms). Undefined: keep on age. */

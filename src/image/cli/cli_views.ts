@@ -2,14 +2,14 @@
 // image (form, guest, files and their layers), and a table (or JSON) of the local store
 // with what is in use.
 
-import { resolveImage } from "./pull.ts";
-import { defaultPlatform } from "./pull.ts";
-import type { Platform } from "./manifest.ts";
+import { resolveImage } from "../pull/pull.ts";
+import { defaultPlatform } from "../pull/pull.ts";
+import type { Platform } from "../format/manifest.ts";
 import { formatBytes } from "./progress.ts";
-import { formatReference, type ImageReference } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
-import type { ImageStore } from "./store.ts";
-import { checkVerified } from "./store_fs.ts";
+import { formatReference, type ImageReference } from "../registry/reference.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import type { ImageStore } from "../store/store.ts";
+import { checkVerified } from "../store/store_fs.ts";
 
 export async function inspectImage(
   client: RegistryClient,

@@ -4,11 +4,12 @@
 // already delivered skipped. The consumer sees one uninterrupted byte stream and verifies
 // the digest itself. Memory stays at one network chunk (no buffering of the blob).
 
-import { DigestMismatchError } from "./digest.ts";
-import { isRetryable, messageOf } from "./errors.ts";
-import type { Descriptor } from "./manifest.ts";
+import { DigestMismatchError } from "../format/digest.ts";
+import { isRetryable } from "./errors.ts";
+import { messageOf } from "../../util/errors.ts";
+import type { Descriptor } from "../format/manifest.ts";
 import { formatReference, type ImageReference } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
+import type { RegistryClient } from "./client.ts";
 
 export interface BlobStreamOptions {
   /** Start this many bytes into the blob (a resumed download). */

@@ -1,5 +1,7 @@
-// Error types of the image subsystem, so callers (the runtime's pod events, the CLI's exit
+// Error types of the registry client, so callers (the runtime's pod events, the CLI's exit
 // line) can tell "the registry rejected our credentials" from "not found" from "corrupt".
+
+import { messageOf } from "../../util/errors.ts";
 
 /** The registry answered with an HTTP error. `code` is the OCI error code when it sent one. */
 export class RegistryError extends Error {
@@ -107,21 +109,4 @@ export function isRetryable(err: unknown): boolean {
     return !(err.name === "AbortError");
   }
   return false;
-}
-
-/** `err.message`, for error text built from unknown throwables. */
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Prefixes `context` to an error's message (once), keeping its class so callers can still
- * tell an AuthError from a NotFoundError. Non-errors become Errors.
- */
-export function withContext(err: unknown, context: string): Error {
-  if (!(err instanceof Error)) return new Error(`${context}: ${String(err)}`);
-  if (!err.message.startsWith(context)) {
-    err.message = `${context}: ${err.message}`;
-  }
-  return err;
 }

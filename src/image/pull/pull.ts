@@ -3,17 +3,17 @@
 // (fetch_file.ts), and finally record the image and its reference. Concurrent pulls of one
 // reference share one flight; concurrent needs of one file share one download.
 
-import { withContext } from "./errors.ts";
-import { configDescriptor, imageLayout, type VmImageLayout } from "./format.ts";
-import { hostPlatform, type Platform } from "./manifest.ts";
-import { formatReference, type ImageReference, withDigest } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
-import { SingleFlight } from "./singleflight.ts";
-import { type ImageRecord, type ImageStore, type LocalImage } from "./store.ts";
-import { freeBytes, writeFileAtomic } from "./store_fs.ts";
+import { withContext } from "../../util/errors.ts";
+import { configDescriptor, imageLayout, type VmImageLayout } from "../format/layout.ts";
+import { hostPlatform, type Platform } from "../format/manifest.ts";
+import { formatReference, type ImageReference, withDigest } from "../registry/reference.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { SingleFlight } from "../store/singleflight.ts";
+import { type ImageRecord, type ImageStore, type LocalImage } from "../store/store.ts";
+import { freeBytes, writeFileAtomic } from "../store/store_fs.ts";
 import { ensureFile, type FileProgress } from "./fetch_file.ts";
-import type { Logger } from "../telemetry/log.ts";
-import { silentLogger } from "../telemetry/log.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { silentLogger } from "../../telemetry/log.ts";
 
 export interface PullProgress extends FileProgress {
   reference: string;

@@ -9,13 +9,13 @@ import {
   type FileProgress,
   type FileTarget,
 } from "./download_file.ts";
-import type { FileEntry } from "./format.ts";
-import { formatReference, type ImageReference } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
-import { SingleFlight } from "./singleflight.ts";
-import type { ImageStore } from "./store.ts";
-import { checkVerified, removeVerified, withFileLock } from "./store_fs.ts";
-import type { Logger } from "../telemetry/log.ts";
+import type { FileEntry } from "../format/layout.ts";
+import { formatReference, type ImageReference } from "../registry/reference.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { SingleFlight } from "../store/singleflight.ts";
+import type { ImageStore } from "../store/store.ts";
+import { checkVerified, removeVerified, withFileLock } from "../store/store_fs.ts";
+import type { Logger } from "../../telemetry/log.ts";
 
 export type { FileProgress };
 

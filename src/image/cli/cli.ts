@@ -4,21 +4,21 @@
 
 import os from "node:os";
 import { parseArgs } from "node:util";
-import { defaultCacheDir } from "../config/paths.ts";
-import { dockerConfigCredentials } from "./credentials.ts";
-import { pruneImages } from "./gc.ts";
-import { pullImage } from "./pull.ts";
-import { pullToDir } from "./pull_to_dir.ts";
-import { base64Arg, DEFAULT_CHUNK_SIZE, pushImage, type PushInputs } from "./push.ts";
+import { defaultCacheDir } from "../../config/paths.ts";
+import { dockerConfigCredentials } from "../registry/credentials.ts";
+import { pruneImages } from "../store/gc.ts";
+import { pullImage } from "../pull/pull.ts";
+import { pullToDir } from "../pull/pull_to_dir.ts";
+import { base64Arg, DEFAULT_CHUNK_SIZE, pushImage, type PushInputs } from "../push/push.ts";
 import { formatBytes, ProgressView, stderrSink } from "./progress.ts";
-import { formatReference, parseReference } from "./reference.ts";
-import { RegistryClient } from "./registry.ts";
-import { ImageStore } from "./store.ts";
+import { formatReference, parseReference } from "../registry/reference.ts";
+import { RegistryClient } from "../registry/client.ts";
+import { ImageStore } from "../store/store.ts";
 import { inspectImage, listImages } from "./cli_views.ts";
-import { readVmDir } from "./vm_dir.ts";
-import { createLogger, type Logger } from "../telemetry/log.ts";
-import type { LogLevel } from "../config/types.ts";
-import type { Platform } from "./manifest.ts";
+import { readVmDir } from "../push/vm_dir.ts";
+import { createLogger, type Logger } from "../../telemetry/log.ts";
+import type { LogLevel } from "../../config/types.ts";
+import type { Platform } from "../format/manifest.ts";
 
 export const IMAGE_USAGE = `usage: macos-vz-kubelet image <command> [options]
   push REF --disk PATH --aux PATH --hardware-model B64|@FILE --machine-id B64|@FILE

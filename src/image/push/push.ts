@@ -4,19 +4,19 @@
 // guests by default (what the Go system pulls), or our own form for Linux guests and for
 // `--chunked` disks (see docs/image-format.md).
 
-import { withContext } from "./errors.ts";
-import type { DarwinConfig, FileRole, VzkConfig } from "./format.ts";
+import { withContext } from "../../util/errors.ts";
+import type { DarwinConfig, FileRole, VzkConfig } from "../format/layout.ts";
 import { DeflatePool, gzipRangeToFile } from "./gzip_parallel.ts";
-import type { Descriptor, ImageManifest } from "./manifest.ts";
-import { encodeJson } from "./manifest.ts";
-import * as MT from "./media_types.ts";
-import { formatReference, type ImageReference } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
-import { tempPath } from "./store_fs.ts";
-import { fileSource, memorySource, uploadBlob } from "./upload.ts";
-import { sha256Of } from "./digest.ts";
-import type { Logger } from "../telemetry/log.ts";
-import { silentLogger } from "../telemetry/log.ts";
+import type { Descriptor, ImageManifest } from "../format/manifest.ts";
+import { encodeJson } from "../format/manifest.ts";
+import * as MT from "../format/media_types.ts";
+import { formatReference, type ImageReference } from "../registry/reference.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { tempPath } from "../store/store_fs.ts";
+import { fileSource, memorySource, uploadBlob } from "../registry/upload.ts";
+import { sha256Of } from "../format/digest.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { silentLogger } from "../../telemetry/log.ts";
 
 export interface PushInputs {
   os: "darwin" | "linux";

@@ -6,9 +6,9 @@
 
 import zlib from "node:zlib";
 import { once } from "node:events";
-import { DigestCounter, verifyCounter } from "./digest.ts";
-import type { FilePart } from "./format.ts";
-import { withContext } from "./errors.ts";
+import { DigestCounter, verifyCounter } from "../format/digest.ts";
+import type { FilePart } from "../format/layout.ts";
+import { withContext } from "../../util/errors.ts";
 import { SparseWriter, type SparseWriterStats } from "./sparse.ts";
 
 export interface UnpackOptions {

@@ -12,8 +12,8 @@
 //   locks/, tmp/                   per-file locks; temp files of running pulls
 
 import { posix } from "node:path";
-import { digestHex, sha256Of } from "./digest.ts";
-import type { DarwinConfig, FileRole, GuestOs, LinuxConfig } from "./format.ts";
+import { digestHex, sha256Of } from "../format/digest.ts";
+import type { DarwinConfig, FileRole, GuestOs, LinuxConfig } from "../format/layout.ts";
 import {
   checkVerified,
   readJson,

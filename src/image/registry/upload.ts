@@ -3,10 +3,11 @@
 // OCI "chunked upload"), so memory holds one part and a failed part resumes from the offset
 // the registry reports instead of starting over.
 
-import { digestHex } from "./digest.ts";
-import { isRetryable, RegistryError, withContext } from "./errors.ts";
+import { digestHex } from "../format/digest.ts";
+import { isRetryable, RegistryError } from "./errors.ts";
+import { withContext } from "../../util/errors.ts";
 import { formatReference, type ImageReference } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
+import type { RegistryClient } from "./client.ts";
 
 /** Random-access source of a blob's bytes (a file on disk, or memory). */
 export interface BlobSource {

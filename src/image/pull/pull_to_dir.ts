@@ -6,14 +6,14 @@
 
 import { posix } from "node:path";
 import { downloadFile, type FileProgress } from "./download_file.ts";
-import { withContext } from "./errors.ts";
-import type { Platform } from "./manifest.ts";
+import { withContext } from "../../util/errors.ts";
+import type { Platform } from "../format/manifest.ts";
 import { checkFreeSpace, defaultPlatform, resolveImage } from "./pull.ts";
-import { formatReference, type ImageReference, withDigest } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
-import { writeFileAtomic } from "./store_fs.ts";
-import type { Logger } from "../telemetry/log.ts";
-import { silentLogger } from "../telemetry/log.ts";
+import { formatReference, type ImageReference, withDigest } from "../registry/reference.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { writeFileAtomic } from "../store/store_fs.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { silentLogger } from "../../telemetry/log.ts";
 
 export interface PullToDirOptions {
   platform?: Platform;

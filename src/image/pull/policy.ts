@@ -3,10 +3,10 @@
 // image when there is one, Never only ever uses the local image. The default, as in
 // Kubernetes: Always for `:latest` or no tag (and no digest), IfNotPresent otherwise.
 
-import { formatReference, type ImageReference, parseReference } from "./reference.ts";
+import { formatReference, type ImageReference, parseReference } from "../registry/reference.ts";
 import { pullImage, type PullOptions, type PullResult } from "./pull.ts";
-import type { RegistryClient } from "./registry.ts";
-import type { ImageStore } from "./store.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import type { ImageStore } from "../store/store.ts";
 
 export type PullPolicy = "Always" | "IfNotPresent" | "Never";
 

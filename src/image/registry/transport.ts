@@ -5,16 +5,11 @@
 // (blob storage), untrusted certificates reported as such, and exponential backoff for
 // retryable failures.
 
-import {
-  certificateProblem,
-  errorDetail,
-  isRetryable,
-  messageOf,
-  TlsCertificateError,
-} from "./errors.ts";
-import type { Logger } from "../telemetry/log.ts";
-import { backoffDelay } from "../util/backoff.ts";
-import { silentLogger } from "../telemetry/log.ts";
+import { certificateProblem, errorDetail, isRetryable, TlsCertificateError } from "./errors.ts";
+import { messageOf } from "../../util/errors.ts";
+import type { Logger } from "../../telemetry/log.ts";
+import { backoffDelay } from "../../util/backoff.ts";
+import { silentLogger } from "../../telemetry/log.ts";
 
 export interface RetryPolicy {
   /** Attempts in total (first try included). */

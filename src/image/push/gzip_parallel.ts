@@ -6,7 +6,7 @@
 // under Deno, and node:zlib's async calls do not run in parallel here (measured).
 
 import zlib from "node:zlib";
-import { DigestCounter } from "./digest.ts";
+import { DigestCounter } from "../format/digest.ts";
 import type { DeflateDone, DeflateJob } from "./gzip_worker.ts";
 
 export interface GzipSummary {

@@ -3,13 +3,18 @@
 // Errors come back with their class (digest mismatch, authentication, not found, untrusted
 // certificate) intact.
 
-import { DigestMismatchError } from "./digest.ts";
-import { AuthError, NotFoundError, RegistryError, TlsCertificateError } from "./errors.ts";
+import { DigestMismatchError } from "../format/digest.ts";
+import {
+  AuthError,
+  NotFoundError,
+  RegistryError,
+  TlsCertificateError,
+} from "../registry/errors.ts";
 import type { ChunkJob, ChunkReply, WireError } from "./chunk_worker.ts";
-import type { SparseWriterStats } from "./sparse.ts";
+import type { SparseWriterStats } from "../store/sparse.ts";
 import { runChunk } from "./chunk_run.ts";
-import type { RegistryClient } from "./registry.ts";
-import type { Logger } from "../telemetry/log.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import type { Logger } from "../../telemetry/log.ts";
 
 /** Rebuilds an error of the right class from its wire form. */
 export function unwire(e: WireError): Error {

@@ -2,12 +2,12 @@
 // connections), gunzip and verify it, write it sparsely at its offset in the partial file,
 // and sync. Runs on a worker thread (chunk_worker.ts) or inline on the caller's thread.
 
-import { blobStream } from "./blob_stream.ts";
-import type { FilePart } from "./format.ts";
-import type { ImageReference } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
-import type { SparseWriterStats } from "./sparse.ts";
-import { unpackPart } from "./unpack.ts";
+import { blobStream } from "../registry/blob_stream.ts";
+import type { FilePart } from "../format/layout.ts";
+import type { ImageReference } from "../registry/reference.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import type { SparseWriterStats } from "../store/sparse.ts";
+import { unpackPart } from "../store/unpack.ts";
 
 export interface ChunkSpec {
   ref: ImageReference;

@@ -7,7 +7,7 @@
 
 import { Authenticator, repositoryScope } from "./auth.ts";
 import { anonymous, type Credentials } from "./credentials.ts";
-import { DigestMismatchError, sha256Of } from "./digest.ts";
+import { DigestMismatchError, sha256Of } from "../format/digest.ts";
 import { NotFoundError, RegistryError, registryErrorDetail } from "./errors.ts";
 import {
   type Descriptor,
@@ -16,7 +16,7 @@ import {
   parseManifest,
   type Platform,
   selectPlatform,
-} from "./manifest.ts";
+} from "../format/manifest.ts";
 import { apiHost, formatReference, type ImageReference, manifestSelector } from "./reference.ts";
 import { Transport, type TransportOptions } from "./transport.ts";
 

@@ -6,15 +6,15 @@
 // fetch_file.ts (store) and pull_to_dir.ts (`image pull -o DIR`) choose the target.
 
 import { posix } from "node:path";
-import { blobStream } from "./blob_stream.ts";
-import { messageOf, withContext } from "./errors.ts";
-import type { FileEntry, FilePart } from "./format.ts";
-import type { ImageReference } from "./reference.ts";
-import type { RegistryClient } from "./registry.ts";
-import { readJson, recordVerified, tempPath, writeFileAtomic } from "./store_fs.ts";
-import { unpackPart } from "./unpack.ts";
+import { blobStream } from "../registry/blob_stream.ts";
+import { messageOf, withContext } from "../../util/errors.ts";
+import type { FileEntry, FilePart } from "../format/layout.ts";
+import type { ImageReference } from "../registry/reference.ts";
+import type { RegistryClient } from "../registry/client.ts";
+import { readJson, recordVerified, tempPath, writeFileAtomic } from "../store/store_fs.ts";
+import { unpackPart } from "../store/unpack.ts";
 import { ChunkPool } from "./chunk_pool.ts";
-import type { Logger } from "../telemetry/log.ts";
+import type { Logger } from "../../telemetry/log.ts";
 
 export interface FileProgress {
   file: string;
