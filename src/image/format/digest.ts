@@ -59,13 +59,18 @@ export function verifyCounter(
   expected: { digest: string; size?: number },
   what: string,
 ): void {
-  if (expected.size !== undefined && counter.bytes !== expected.size) {
-    throw new DigestMismatchError(
-      what,
-      `${expected.size} bytes`,
-      `${counter.bytes} bytes`,
-    );
+  verifyDigest(counter.bytes, counter.digest(), expected, what);
+}
+
+/** Throws DigestMismatchError when `bytes` and `actual` are not what was expected. */
+export function verifyDigest(
+  bytes: number,
+  actual: string,
+  expected: { digest: string; size?: number },
+  what: string,
+): void {
+  if (expected.size !== undefined && bytes !== expected.size) {
+    throw new DigestMismatchError(what, `${expected.size} bytes`, `${bytes} bytes`);
   }
-  const actual = counter.digest();
   if (actual !== expected.digest) throw new DigestMismatchError(what, expected.digest, actual);
 }

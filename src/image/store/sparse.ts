@@ -3,22 +3,23 @@
 // mostly-empty 128 GiB disk costs only its data on disk. In "dense" mode zeros are written
 // (for regions that may hold stale bytes from an interrupted earlier attempt).
 
+import { Buffer } from "node:buffer";
+
 /** File-system block granularity of holes. */
 export const BLOCK = 4096;
 
-/** True when buf[start, end) is all zero bytes. */
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/**
+ * True when buf[start, end) is all zero bytes. Compared natively against a zero buffer
+ * (memcmp, ~13 GB/s here) rather than in a JS loop (2.5-5 GB/s).
+ */
 export function isZero(buf: Uint8Array, start = 0, end = buf.length): boolean {
-  let i = start;
-  // Byte steps up to 8-byte alignment, then 8 bytes at a time through a Float64 view
-  // would misread NaN patterns; two 32-bit words are exact and fast in V8.
-  while (i < end && (buf.byteOffset + i) % 4 !== 0) if (buf[i++] !== 0) return false;
-  const words = Math.floor((end - i) / 4);
-  if (words > 0) {
-    const w = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
-    for (let k = 0; k < words; k++) if (w[k] !== 0) return false;
-    i += words * 4;
+  for (let at = start; at < end; at += ZEROS.length) {
+    const n = Math.min(ZEROS.length, end - at);
+    const view = Buffer.from(buf.buffer, buf.byteOffset + at, n);
+    if (!view.equals(n === ZEROS.length ? ZEROS : ZEROS.subarray(0, n))) return false;
   }
-  while (i < end) if (buf[i++] !== 0) return false;
   return true;
 }
 
@@ -55,6 +56,11 @@ export class SparseWriter {
   async write(chunk: Uint8Array): Promise<void> {
     if (this.dense) {
       await this.#writeAt(chunk, this.#position);
+      this.#position += chunk.length;
+      return;
+    }
+    if (this.#position % BLOCK === 0 && chunk.length % BLOCK === 0 && isZero(chunk)) {
+      this.stats.skipped += chunk.length; // the common case of a disk: a whole hole
       this.#position += chunk.length;
       return;
     }
