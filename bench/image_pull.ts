@@ -11,58 +11,15 @@
 // Reported as GB/s of uncompressed output (median), as a ratio to each baseline, with CPU
 // seconds and peak RSS. Then the push figures (image_push.ts) and warm validation.
 
-import { ImageStore } from "../src/image/store/store.ts";
-import { recordVerified } from "../src/image/store/store_fs.ts";
-import { sha256Of } from "../src/image/format/digest.ts";
 import { START_FLAGS } from "./common.ts";
 import type { BenchResult } from "./common.ts";
 import { dropCaches, medianRun, type Timed, timed } from "./timed.ts";
 import { goPuller } from "./go_puller.ts";
 import { type ImageBenchWorld, imageBenchWorld } from "./image_world.ts";
 import { benchImagePush } from "./image_push.ts";
+import { warmValidationMs } from "./image_warm.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const MiB = 1 << 20;
-
-async function warmValidationMs(dir: string): Promise<number> {
-  const store = await ImageStore.open(`${dir}/warm-cache`);
-  const size = 64 * 1024 * MiB;
-  const id = sha256Of("bench 64 GiB disk");
-  const path = store.layout.filePath(id);
-  const f = await Deno.open(path, { write: true, create: true });
-  await f.truncate(size);
-  f.close();
-  await recordVerified(path, id);
-  const auxId = sha256Of("bench aux");
-  await Deno.writeFile(store.layout.filePath(auxId), new Uint8Array(1024));
-  await recordVerified(store.layout.filePath(auxId), auxId);
-  const manifestDigest = sha256Of("bench manifest");
-  const now = new Date().toISOString();
-  await store.writeImage({
-    manifestDigest,
-    references: ["bench/warm:1"],
-    os: "darwin",
-    form: "agoda",
-    configDigest: sha256Of("bench config"),
-    files: [
-      { role: "disk", name: "disk.img", id, size },
-      { role: "aux", name: "aux.img", id: auxId, size: 1024 },
-    ],
-    compressedSize: 0,
-    pulledAt: now,
-    lastUsedAt: now,
-  });
-  await store.writeRef({ reference: "bench/warm:1", manifestDigest, updatedAt: now });
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t = performance.now();
-    const img = await store.lookup("bench/warm:1");
-    times.push(performance.now() - t);
-    if (!img) throw new Error("warm lookup failed");
-  }
-  times.sort((a, b) => a - b);
-  return times[2];
-}
 
 interface Contender {
   name: string;
@@ -95,7 +52,11 @@ function contenders(world: ImageBenchWorld, go: string): Contender[] {
     {
       name: "pigz pipeline",
       run: () =>
-        timed(["bash", "-c", `set -o pipefail; curl -sf '${url}' | pigz -dc | openssl dgst -sha256`]),
+        timed([
+          "bash",
+          "-c",
+          `set -o pipefail; curl -sf '${url}' | pigz -dc | openssl dgst -sha256`,
+        ]),
     },
   ];
 }
@@ -146,7 +107,13 @@ export async function benchImagePull(): Promise<BenchResult[]> {
     });
     const results: BenchResult[] = [
       vs(`pull, single-gzip form vs Go puller (${gib} GiB)`, s, goFile, "Go puller", 1.0),
-      vs(`pull, single-gzip form vs Go puller streaming (${gib} GiB)`, s, goStream, "Go, stream", 0),
+      vs(
+        `pull, single-gzip form vs Go puller streaming (${gib} GiB)`,
+        s,
+        goStream,
+        "Go, stream",
+        0,
+      ),
       vs(`pull, single-gzip form vs pigz pipeline (${gib} GiB)`, s, pigz, "curl|pigz|openssl", 0),
       vs(`pull, chunked form vs our single-gzip (${gib} GiB)`, c, s, "ours, single-gzip", 1.3),
       vs(`pull, chunked form vs Go puller (${gib} GiB)`, c, goFile, "Go puller", 0),

@@ -30,7 +30,8 @@ export const IMAGE_USAGE = `usage: macos-vz-kubelet image <command> [options]
   inspect REF                             print the image's manifest digest, form and files
   ls                                      list images in the cache
   rm REF                                  remove an image from the cache
-  prune [--unused-for HOURS]              remove cached images not in use
+  prune [--unused-for HOURS]              remove cached images not in use and the
+                                          leftovers of interrupted pulls
 common options: --cache-dir DIR  --insecure-registries HOST[:PORT],... (repeatable)
   --registry-ca FILE (or VZK_REGISTRY_CA)  --docker-config FILE  --platform OS/ARCH
   --log-level LEVEL`;
@@ -202,8 +203,12 @@ async function pull(args: string[]): Promise<number> {
   const c = common(values);
   const concurrency = positiveInt(values.concurrency, "--concurrency");
   const view = new ProgressView(stderrSink(), "pull");
-  const onProgress = (p: { file: string; doneBytes: number; totalBytes: number; state: string }) =>
-    view.update(p.file, p.doneBytes, p.totalBytes, p.state);
+  const onProgress = (
+    p: { file: string; doneBytes: number; totalBytes: number; state: string; message?: string },
+  ) => {
+    if (p.state === "stalled") console.error(`warning: ${p.file}: ${p.message}`);
+    else view.update(p.file, p.doneBytes, p.totalBytes, p.state);
+  };
   const stop = new AbortController();
   const onSignal = () => stop.abort(new Error("interrupted"));
   Deno.addSignalListener("SIGINT", onSignal);

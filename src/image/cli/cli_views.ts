@@ -9,7 +9,6 @@ import { formatBytes } from "./progress.ts";
 import { formatReference, type ImageReference } from "../registry/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { ImageStore } from "../store/store.ts";
-import { checkVerified } from "../store/store_fs.ts";
 
 export async function inspectImage(
   client: RegistryClient,
@@ -53,11 +52,7 @@ export async function listImages(store: ImageStore, json: boolean): Promise<stri
   const refs = await store.listRefs();
   const leases = await store.leases();
   const rows = await Promise.all(images.map(async (img) => {
-    const valid = (await Promise.all(img.files.map((f) =>
-      checkVerified(store.layout.filePath(f.id), f.id, f.size)
-    ))).every((v) =>
-      v === "valid"
-    );
+    const valid = (await store.validate(img)).every((c) => c.validity === "valid");
     return {
       references: refs.filter((r) => r.manifestDigest === img.manifestDigest).map((r) =>
         r.reference

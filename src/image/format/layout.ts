@@ -29,8 +29,9 @@ export interface FileEntry {
   /** Uncompressed size of the whole file. */
   size: number;
   /**
-   * Content identity used as the store key: the uncompressed digest for single-part
-   * files; for chunked files the digest of the chunk table (see chunkTableId).
+   * Content identity used as the store key: the digest of the file's part table, which
+   * names every layer digest and uncompressed digest the manifest gives (see contentId),
+   * so cached content is reused only for exactly the layers it was verified from.
    */
   id: string;
   parts: FilePart[];
@@ -126,13 +127,13 @@ function agodaFile(layer: Descriptor, role: FileRole): FileEntry {
   const digest = compressed
     ? digestAnnotation(layer, MT.AGODA_UNCOMPRESSED_DIGEST, what)
     : layer.digest;
-  return {
-    role,
-    name,
+  return entry(role, name, size, [{
+    layer,
+    compression: compressed ? "gzip" : "none",
+    offset: 0,
     size,
-    id: digest,
-    parts: [{ layer, compression: compressed ? "gzip" : "none", offset: 0, size, digest }],
-  };
+    digest,
+  }]);
 }
 
 function parseAgodaConfig(bytes: Uint8Array): DarwinConfig {
@@ -174,10 +175,21 @@ function agodaLayout(manifest: ImageManifest, configBytes: Uint8Array): VmImageL
   return { form: "agoda", os: "darwin", files, darwin, configBytes };
 }
 
-/** Identity of a chunked file: sha256 over its chunk table, one `offset size digest` per line. */
-export function chunkTableId(parts: { offset: number; size: number; digest: string }[]): string {
-  const lines = parts.map((p) => `${p.offset} ${p.size} ${p.digest}\n`).join("");
-  return sha256Of(`vzk-chunks-v1\n${lines}`);
+/**
+ * Identity of a file in the store: sha256 over its part table, one line
+ * `offset size uncompressed-digest layer-digest` per part. Keyed on what the manifest
+ * names: a file verified from one layer is never taken for another layer that merely
+ * claims the same uncompressed digest.
+ */
+export function contentId(
+  parts: { offset: number; size: number; digest: string; layer: { digest: string } }[],
+): string {
+  const lines = parts.map((p) => `${p.offset} ${p.size} ${p.digest} ${p.layer.digest}\n`);
+  return sha256Of(`vzk-file-v2\n${lines.join("")}`);
+}
+
+function entry(role: FileRole, name: string, size: number, parts: FilePart[]): FileEntry {
+  return { role, name, size, id: contentId(parts), parts };
 }
 
 function vzkFile(role: FileRole, name: string, layers: Descriptor[]): FileEntry {
@@ -187,26 +199,20 @@ function vzkFile(role: FileRole, name: string, layers: Descriptor[]): FileEntry 
   if (mine.length === 1 && mine[0].mediaType !== MT.VZK_CHUNK_GZIP) {
     const l = mine[0];
     if (l.mediaType === MT.VZK_FILE) {
-      return {
-        role,
-        name,
+      return entry(role, name, l.size, [{
+        layer: l,
+        compression: "none",
+        offset: 0,
         size: l.size,
-        id: l.digest,
-        parts: [{ layer: l, compression: "none", offset: 0, size: l.size, digest: l.digest }],
-      };
+        digest: l.digest,
+      }]);
     }
     if (l.mediaType !== MT.VZK_FILE_GZIP) {
       throw new Error(`${what(l)}: unknown media type ${l.mediaType}`);
     }
     const size = sizeAnnotation(l, MT.VZK_UNCOMPRESSED_SIZE, what(l));
     const digest = digestAnnotation(l, MT.VZK_UNCOMPRESSED_DIGEST, what(l));
-    return {
-      role,
-      name,
-      size,
-      id: digest,
-      parts: [{ layer: l, compression: "gzip", offset: 0, size, digest }],
-    };
+    return entry(role, name, size, [{ layer: l, compression: "gzip", offset: 0, size, digest }]);
   }
   const parts: FilePart[] = mine.map((l) => {
     if (l.mediaType !== MT.VZK_CHUNK_GZIP) {
@@ -230,7 +236,7 @@ function vzkFile(role: FileRole, name: string, layers: Descriptor[]): FileEntry 
     at += p.size;
   }
   if (at !== size) throw new Error(`${name}: chunks cover ${at} of ${size} bytes`);
-  return { role, name, size, id: chunkTableId(parts), parts };
+  return entry(role, name, size, parts);
 }
 
 function parseVzkConfig(bytes: Uint8Array): VzkConfig {

@@ -47,6 +47,7 @@ interface Pending {
   resolve: (s: SparseWriterStats) => void;
   reject: (e: Error) => void;
   onBytes: (n: number) => void;
+  onStall: (message: string) => void;
   worker: Worker;
 }
 
@@ -75,6 +76,7 @@ export class ChunkPool {
         const p = this.#pending.get(msg.id);
         if (!p) return;
         if (msg.type === "bytes") return p.onBytes(msg.n);
+        if (msg.type === "stall") return p.onStall(msg.message);
         this.#pending.delete(msg.id);
         this.#load.set(p.worker, (this.#load.get(p.worker) ?? 1) - 1);
         if (msg.type === "done") p.resolve(msg.stats);
@@ -105,13 +107,14 @@ export class ChunkPool {
     job: Omit<ChunkJob, "type" | "id">,
     signal: AbortSignal,
     onBytes: (n: number) => void,
+    onStall: (message: string) => void,
   ): Promise<SparseWriterStats> {
     signal.throwIfAborted();
     const slot = this.#pick();
     this.#load.set(slot, this.#load.get(slot)! + 1);
     if (slot === INLINE) {
       try {
-        return await runChunk(this.inline, job, signal, onBytes);
+        return await runChunk(this.inline, job, signal, onBytes, onStall);
       } finally {
         this.#load.set(INLINE, this.#load.get(INLINE)! - 1);
       }
@@ -122,7 +125,7 @@ export class ChunkPool {
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       return await new Promise<SparseWriterStats>((resolve, reject) => {
-        this.#pending.set(id, { resolve, reject, onBytes, worker });
+        this.#pending.set(id, { resolve, reject, onBytes, onStall, worker });
         worker.postMessage({ ...job, type: "run", id } satisfies ChunkJob);
       });
     } finally {

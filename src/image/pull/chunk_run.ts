@@ -24,10 +24,15 @@ export async function runChunk(
   spec: ChunkSpec,
   signal: AbortSignal,
   onBytes: (n: number) => void,
+  onStall: (message: string) => void = () => {},
 ): Promise<SparseWriterStats> {
   const file = await Deno.open(spec.dataPath, { read: true, write: true });
   try {
-    const stream = blobStream(client, spec.ref, spec.part.layer, { signal, onBytes });
+    const stream = blobStream(client, spec.ref, spec.part.layer, {
+      signal,
+      onBytes,
+      onStall: (s) => onStall(s.message),
+    });
     const stats = await unpackPart(stream, file, spec.part, { what: spec.what, dense: spec.dense });
     await file.syncData();
     return stats;

@@ -36,6 +36,7 @@ export interface WireError {
 
 export type ChunkReply =
   | { type: "bytes"; id: number; n: number }
+  | { type: "stall"; id: number; message: string }
   | { type: "done"; id: number; stats: SparseWriterStats }
   | { type: "error"; id: number; error: WireError }
   | { type: "log"; line: string };
@@ -93,7 +94,7 @@ async function run(job: ChunkJob): Promise<void> {
     const stats = await runChunk(clientFor(job), job, abort.signal, (n) => {
       pending += n;
       if (pending >= REPORT_STEP) flush();
-    });
+    }, (message) => scope.postMessage({ type: "stall", id: job.id, message }));
     flush();
     scope.postMessage({ type: "done", id: job.id, stats });
   } catch (err) {

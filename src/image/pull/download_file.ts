@@ -21,7 +21,9 @@ export interface FileProgress {
   /** Compressed bytes received (or found already present) so far. */
   doneBytes: number;
   totalBytes: number;
-  state: "downloading" | "verified" | "cached";
+  state: "downloading" | "verified" | "cached" | "stalled";
+  /** With "stalled": what happened (the registry, how long, where it resumes). */
+  message?: string;
 }
 
 /** Where a downloaded file goes. */
@@ -65,6 +67,18 @@ export async function downloadFile(
   return n;
 }
 
+/** Tells the caller that the registry stalled (the runtime turns it into a pod message). */
+function stalled(
+  opts: DownloadOptions,
+  file: FileEntry,
+  doneBytes: number,
+  totalBytes: number,
+  message: string,
+): void {
+  opts.log.warn("registry stalled; resuming the download", { file: file.name, message });
+  opts.onProgress?.({ file: file.name, doneBytes, totalBytes, state: "stalled", message });
+}
+
 function partWhat(what: string, part: FilePart): string {
   return `${what}: layer ${part.layer.digest}`;
 }
@@ -95,6 +109,7 @@ async function fetchWhole(
           state: "downloading",
         });
       },
+      onStall: (s) => stalled(opts, file, received, total, s.message),
     });
     await unpackPart(stream, handle, part, { what: partWhat(what, part) });
     await handle.syncData();
@@ -209,6 +224,7 @@ async function fetchChunked(
             got += bytes;
             report(bytes);
           },
+          (message) => stalled(opts, file, progress, total, message),
         );
         await markDone(i);
       } catch (err) {

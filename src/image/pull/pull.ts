@@ -12,6 +12,7 @@ import { SingleFlight } from "../store/singleflight.ts";
 import { type ImageRecord, type ImageStore, type LocalImage } from "../store/store.ts";
 import { freeBytes, writeFileAtomic } from "../store/store_fs.ts";
 import { ensureFile, type FileProgress } from "./fetch_file.ts";
+import { markPull } from "../store/pull_marks.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { silentLogger } from "../../telemetry/log.ts";
 
@@ -141,6 +142,7 @@ async function pullOnce(
 
   const replaced: string[] = [];
   let downloadedBytes = 0;
+  const unmark = await markPull(store.layout.root, manifestDigest, layout.files.map((f) => f.id));
   active.set(manifestDigest, (active.get(manifestDigest) ?? 0) + 1);
   // One file failing stops the others, and the pull returns only once every file has
   // settled: no download keeps running and no temp file is left behind.
@@ -171,6 +173,7 @@ async function pullOnce(
     return await recordPull(store, reference, resolved, replaced, downloadedBytes, log);
   } finally {
     signal.removeEventListener("abort", onAbort);
+    await unmark();
     const n = (active.get(manifestDigest) ?? 1) - 1;
     if (n <= 0) active.delete(manifestDigest);
     else active.set(manifestDigest, n);

@@ -2,10 +2,13 @@
 // download: when the body fails (or ends early), the stream asks again with
 // `Range: bytes=<received>-` and carries on; a registry that ignores Range gets the bytes
 // already delivered skipped. The consumer sees one uninterrupted byte stream and verifies
-// the digest itself. Memory stays at one network chunk (no buffering of the blob).
+// the digest itself. Memory stays at one network chunk (no buffering of the blob). A
+// registry that stops answering (no response, or no bytes, for the read timeout) is a
+// failure like a broken connection: the request is dropped, `onStall` is told, and the
+// download resumes from the byte it stopped at.
 
 import { DigestMismatchError } from "../format/digest.ts";
-import { isRetryable } from "./errors.ts";
+import { isRetryable, RegistryStallError } from "./errors.ts";
 import { messageOf } from "../../util/errors.ts";
 import type { Descriptor } from "../format/manifest.ts";
 import { formatReference, type ImageReference } from "./reference.ts";
@@ -19,6 +22,8 @@ export interface BlobStreamOptions {
   signal?: AbortSignal;
   /** Called after every chunk with the bytes received so far in this stream. */
   onBytes?: (n: number) => void;
+  /** Called when the registry stalled and the download is about to resume. */
+  onStall?: (stall: { message: string; atByte: number; attempt: number }) => void;
 }
 
 /** Counters a test or a progress display can read. */
@@ -46,6 +51,25 @@ export function blobStream(
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let skip = 0;
   let failures = 0;
+  let request: AbortController | undefined;
+  const timeoutMs = client.transport.readTimeoutMs;
+
+  /** `step`, unless the registry stays silent past the read timeout (then it stalled). */
+  const patiently = async <T>(step: Promise<T>): Promise<T> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new RegistryStallError(ref.registry, timeoutMs, position);
+        request?.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([step, stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 
   const open = async () => {
     const headers: Record<string, string> = {};
@@ -53,12 +77,14 @@ export function blobStream(
     if (ranged) headers.Range = `bytes=${position}-${end - 1}`;
     stats.requests++;
     if (ranged) stats.rangeRequests++;
-    const response = await client.request(ref, {
+    request = new AbortController();
+    const signal = opts.signal ? AbortSignal.any([opts.signal, request.signal]) : request.signal;
+    const response = await patiently(client.request(ref, {
       path: `blobs/${desc.digest}`,
       headers,
-      signal: opts.signal,
+      signal,
       retry: false,
-    });
+    }));
     if (ranged && response.status !== 206) {
       // Range ignored: the whole blob comes again; drop what we already have.
       skip = position;
@@ -76,6 +102,7 @@ export function blobStream(
   ): Promise<boolean> => {
     reader?.cancel().catch(() => {});
     reader = undefined;
+    request?.abort();
     failures++;
     if (opts.signal?.aborted) {
       controller.error(opts.signal.reason ?? err);
@@ -90,6 +117,13 @@ export function blobStream(
       return true;
     }
     const delay = client.transport.backoffMs(failures);
+    if (err instanceof RegistryStallError) {
+      opts.onStall?.({
+        message: `${err.message}; resuming (attempt ${failures + 1})`,
+        atByte: position,
+        attempt: failures + 1,
+      });
+    }
     client.transport.log.warn("blob download interrupted; resuming", {
       blob: desc.digest,
       at: position,
@@ -110,7 +144,7 @@ export function blobStream(
         }
         try {
           if (!reader) await open();
-          const { done, value } = await reader!.read();
+          const { done, value } = await patiently(reader!.read());
           if (done) {
             reader = undefined;
             throw new Deno.errors.UnexpectedEof(

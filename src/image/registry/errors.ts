@@ -47,6 +47,16 @@ export class TlsCertificateError extends Error {
   }
 }
 
+/** A registry that stopped answering: no response or no body bytes within the read timeout. */
+export class RegistryStallError extends Error {
+  constructor(readonly registry: string, readonly afterMs: number, readonly atByte: number) {
+    super(
+      `registry ${registry} stalled: no data for ${Math.round(afterMs / 1000)} s at byte ${atByte}`,
+    );
+    this.name = "RegistryStallError";
+  }
+}
+
 /** An error's message followed by its causes' (fetch says "fetch failed"; the cause says why). */
 export function errorDetail(err: unknown): string {
   let text = messageOf(err);
@@ -96,6 +106,7 @@ export async function registryErrorDetail(
 export function isRetryable(err: unknown): boolean {
   if (err instanceof AuthError || err instanceof NotFoundError) return false;
   if (err instanceof TlsCertificateError) return false;
+  if (err instanceof RegistryStallError) return true;
   if (err instanceof RegistryError) return err.status >= 500 || err.status === 429;
   if (err instanceof TypeError) return true; // fetch's network errors
   if (err instanceof Deno.errors.ConnectionReset) return true;

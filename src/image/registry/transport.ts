@@ -17,7 +17,14 @@ export interface RetryPolicy {
   /** Delay before the second attempt; doubles each time up to maxDelayMs, with jitter. */
   baseDelayMs: number;
   maxDelayMs: number;
+  /**
+   * A request whose answer or next body bytes take longer than this (ms) has stalled: it is
+   * given up and retried (blobs resume where they stopped). Default 30 s.
+   */
+  readTimeoutMs?: number;
 }
+
+export const DEFAULT_READ_TIMEOUT_MS = 30_000;
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 250, maxDelayMs: 10_000 };
 
@@ -165,6 +172,11 @@ export class Transport {
       }
       current = next.toString();
     }
+  }
+
+  /** How long a request may go without an answer or body bytes before it counts as stalled. */
+  get readTimeoutMs(): number {
+    return this.retry.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
   }
 
   /** Delay before retry number `attempt` (1-based), exponential with ±25 % jitter. */

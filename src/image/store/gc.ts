@@ -1,7 +1,9 @@
 // Garbage collection of the image store: removes images unused for longer than a given
 // time, and least-recently-used images while free space is below a threshold — never an
 // image with a lease (in use by a pod) or one being pulled right now. Also clears what
-// interrupted runs left: orphaned files, stale partial downloads, dead temp files.
+// interrupted runs left: orphaned files, half-finished (partial) downloads and temp files
+// of dead processes, but never what a pull still running (here or in another process,
+// pull_marks.ts) is making.
 // `image prune` runs it once; the agent runs it periodically (startImageGc).
 
 import { posix } from "node:path";
@@ -9,6 +11,7 @@ import { statfs } from "node:fs/promises";
 import { type ImageRecord, type ImageStore } from "./store.ts";
 import { freeBytes, RECORD_SUFFIX, sweepTemps } from "./store_fs.ts";
 import { digestHex } from "../format/digest.ts";
+import { livePulls } from "./pull_marks.ts";
 import type { Logger } from "../../telemetry/log.ts";
 import { silentLogger } from "../../telemetry/log.ts";
 
@@ -19,7 +22,10 @@ export interface PruneOptions {
   minFreeBytes?: number;
   /** Manifest digests that must stay (e.g. pulls in progress). */
   keep?: Set<string>;
-  /** Leftovers (orphaned files, partial downloads) younger than this stay (ms). */
+  /**
+   * Leftovers of finished or killed pulls (orphaned files, partial downloads) younger than
+   * this stay (ms; default 0: all go). Those of running pulls always stay.
+   */
   leftoverGraceMs?: number;
   now?: number;
   log?: Logger;
@@ -30,8 +36,6 @@ export interface PruneResult {
   keptInUse: string[];
   leftoversRemoved: number;
 }
-
-const DEFAULT_GRACE = 60 * 60 * 1000;
 
 async function allocated(store: ImageStore, record: ImageRecord): Promise<number> {
   let n = 0;
@@ -52,10 +56,16 @@ async function removeWithRefs(store: ImageStore, record: ImageRecord): Promise<s
   return refs.map((r) => r.reference);
 }
 
-/** Files and partial downloads no image record refers to, older than the grace period. */
+/**
+ * Files and partial downloads that no image record and no running pull refers to, older
+ * than the grace period.
+ */
 async function sweepLeftovers(store: ImageStore, graceMs: number, now: number): Promise<number> {
   const images = await store.listImages();
-  const wanted = new Set(images.flatMap((r) => r.files.map((f) => digestHex(f.id))));
+  const running = new Set((await livePulls(store.layout.root)).flatMap((m) => m.files));
+  const wanted = new Set(
+    [...images.flatMap((r) => r.files.map((f) => f.id)), ...running].map(digestHex),
+  );
   let removed = 0;
   const old = async (path: string) => {
     const st = await Deno.stat(path).catch(() => undefined);
@@ -64,14 +74,16 @@ async function sweepLeftovers(store: ImageStore, graceMs: number, now: number): 
   const filesDir = posix.join(store.layout.root, "files", "sha256");
   for await (const e of Deno.readDir(filesDir)) {
     const hex = e.name.endsWith(RECORD_SUFFIX) ? e.name.slice(0, -RECORD_SUFFIX.length) : e.name;
-    if (wanted.has(hex) || !(await old(posix.join(filesDir, e.name)))) continue;
+    if (wanted.has(hex)) continue;
+    if (graceMs > 0 && !(await old(posix.join(filesDir, e.name)))) continue;
     await Deno.remove(posix.join(filesDir, e.name)).catch(() => {});
     removed++;
   }
   const partial = posix.join(store.layout.root, "partial");
   for await (const e of Deno.readDir(partial)) {
     const dir = posix.join(partial, e.name);
-    if (!(await old(posix.join(dir, "state.json")))) continue;
+    if (running.has(`sha256:${e.name}`)) continue;
+    if (graceMs > 0 && !(await old(posix.join(dir, "state.json")))) continue;
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     removed++;
   }
@@ -117,7 +129,7 @@ export async function pruneImages(
       await remove(r, "low disk space");
     }
   }
-  result.leftoversRemoved = await sweepLeftovers(store, opts.leftoverGraceMs ?? DEFAULT_GRACE, now);
+  result.leftoversRemoved = await sweepLeftovers(store, opts.leftoverGraceMs ?? 0, now);
   return result;
 }
 
@@ -127,7 +139,11 @@ export interface GcSchedule {
   unusedForMs?: number;
   /** Share of the file system (0..1) to keep free. */
   minFreeRatio: number;
+  /** Leftovers of killed pulls stay this long (ms), for an agent restart to resume them. */
+  leftoverGraceMs?: number;
 }
+
+const AGENT_LEFTOVER_GRACE = 60 * 60 * 1000;
 
 /** Runs pruneImages now and then every `intervalMs` until the returned stop() is called. */
 export function startImageGc(
@@ -148,6 +164,7 @@ export function startImageGc(
         unusedForMs: schedule.unusedForMs,
         minFreeBytes,
         keep: inProgress(),
+        leftoverGraceMs: schedule.leftoverGraceMs ?? AGENT_LEFTOVER_GRACE,
         log,
       });
     } catch (err) {

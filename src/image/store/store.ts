@@ -10,10 +10,19 @@
 //   leases/<holder>.json           images in use (never pruned)
 //   partial/<hex>/                 chunked downloads in progress (resumable)
 //   locks/, tmp/                   per-file locks; temp files of running pulls
+//   pulling/<pid>.<random>.json    pulls in progress and the files they make (pull_marks.ts)
 
 import { posix } from "node:path";
 import { digestHex, sha256Of } from "../format/digest.ts";
-import type { DarwinConfig, FileRole, GuestOs, LinuxConfig } from "../format/layout.ts";
+import {
+  configDescriptor,
+  type DarwinConfig,
+  type FileRole,
+  type GuestOs,
+  imageLayout,
+  type LinuxConfig,
+} from "../format/layout.ts";
+import { parseManifest } from "../format/manifest.ts";
 import {
   checkVerified,
   readJson,
@@ -108,6 +117,7 @@ export class StoreLayout {
         "partial",
         "locks",
         "tmp",
+        "pulling",
       ]
     ) {
       await Deno.mkdir(posix.join(this.root, d), { recursive: true });
@@ -164,12 +174,44 @@ export class ImageStore {
     await writeFileAtomic(this.layout.refPath(ref.reference), JSON.stringify(ref) + "\n");
   }
 
-  /** Validity of every file of an image, by stat. */
+  /**
+   * Validity of every file of an image: by stat against its verification record, and only
+   * when the record's files are exactly those its stored manifest names (a record made by
+   * an older keying, or whose manifest or config blob is gone or altered, is "changed").
+   */
   async validate(record: ImageRecord): Promise<{ file: StoredFile; validity: Validity }[]> {
+    const named = await this.#matchesManifest(record);
     return await Promise.all(record.files.map(async (file) => ({
       file,
-      validity: await checkVerified(this.layout.filePath(file.id), file.id, file.size),
+      validity: named
+        ? await checkVerified(this.layout.filePath(file.id), file.id, file.size)
+        : "changed" as const,
     })));
+  }
+
+  /** True when the stored manifest and config, verified, lay out exactly `record.files`. */
+  async #matchesManifest(record: ImageRecord): Promise<boolean> {
+    const read = async (digest: string) => {
+      const bytes = await Deno.readFile(this.layout.blobPath(digest)).catch(() => undefined);
+      return bytes && sha256Of(bytes) === digest ? bytes : undefined;
+    };
+    const [manifestBytes, configBytes] = await Promise.all([
+      read(record.manifestDigest),
+      read(record.configDigest),
+    ]);
+    if (!manifestBytes || !configBytes) return false;
+    try {
+      const parsed = parseManifest(manifestBytes);
+      if (parsed.kind !== "manifest") return false;
+      if (configDescriptor(parsed.manifest).digest !== record.configDigest) return false;
+      const want = imageLayout(parsed.manifest, configBytes).files;
+      return want.length === record.files.length &&
+        want.every((w) =>
+          record.files.some((f) => f.role === w.role && f.id === w.id && f.size === w.size)
+        );
+    } catch {
+      return false;
+    }
   }
 
   toLocal(reference: string, record: ImageRecord): LocalImage {

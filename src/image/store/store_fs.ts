@@ -111,7 +111,7 @@ export async function removeVerified(path: string): Promise<void> {
   });
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   if (pid === Deno.pid) return true;
   if (Deno.build.os === "linux") {
     try {
