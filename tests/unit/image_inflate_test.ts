@@ -1,12 +1,12 @@
 // Unit tests of the pull's hot path pieces: the native inflater over node:zlib's handle
 // (present under the pinned Deno, multi-member gzip, corrupt data named), the ring of reused
-// output buffers, and the off-thread SHA-256 (same digests as node:crypto).
+// output buffers, and the hash worker (same digests as node:crypto).
 
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import { BufferRing, openInflater } from "../../src/image/store/inflate.ts";
-import { StreamHasher } from "../../src/image/format/hasher.ts";
+import { HashWorker } from "../../src/image/store/hash_client.ts";
 
 function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -77,16 +77,27 @@ Deno.test("image inflate: a ring buffer is handed out again only after its hold"
   assert.equal(third, first.index);
 });
 
-Deno.test("image hasher: off-thread SHA-256 matches node:crypto, in order, any chunking", async () => {
-  const data = randomBytes(3 * 1024 * 1024 + 17);
-  const want = "sha256:" + createHash("sha256").update(data).digest("hex");
-  for (const inline of [false, true]) {
-    const h = new StreamHasher(inline);
-    if (!inline && Deno.build.os === "linux") assert.ok(h.offThread, "libcrypto through FFI");
-    for (let at = 0; at < data.length; at += 65_537) {
-      await h.update(data.subarray(at, Math.min(data.length, at + 65_537)));
+Deno.test("image hasher: the hash worker reads the shared buffer in place, in order", async () => {
+  const shared = new SharedArrayBuffer(4 * 1024 * 1024);
+  const view = new Uint8Array(shared);
+  view.set(randomBytes(view.length));
+  const worker = new HashWorker(shared);
+  try {
+    const plain = worker.stream(1);
+    const packed = worker.stream(0);
+    for (let at = 0; at < view.length; at += 65_537) {
+      plain.update(view.subarray(at, Math.min(view.length, at + 65_537)));
     }
-    assert.equal(h.bytes, data.length);
-    assert.equal(await h.digest(), want);
+    packed.update(view.subarray(0, 10));
+    await plain.hashed();
+    assert.equal(plain.bytes, view.length);
+    assert.equal(await plain.digest(), "sha256:" + createHash("sha256").update(view).digest("hex"));
+    assert.equal(
+      await packed.digest(),
+      "sha256:" + createHash("sha256").update(view.subarray(0, 10)).digest("hex"),
+    );
+    assert.throws(() => plain.update(new Uint8Array(4)), /not in the shared buffer/);
+  } finally {
+    worker.close();
   }
 });

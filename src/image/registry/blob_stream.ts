@@ -26,6 +26,9 @@ export interface BlobStreamOptions {
   onStall?: (stall: { message: string; atByte: number; attempt: number }) => void;
 }
 
+/** Network chunks read ahead while the consumer works (~64 KiB each). */
+const READ_AHEAD = 8;
+
 /** Counters a test or a progress display can read. */
 export interface BlobStreamStats {
   /** Requests made for this blob (1 when nothing broke). */
@@ -181,5 +184,5 @@ export function blobStream(
     async cancel(reason) {
       await reader?.cancel(reason).catch(() => {});
     },
-  }, { highWaterMark: 0 });
+  }, { highWaterMark: READ_AHEAD });
 }

@@ -74,14 +74,18 @@ export function openInflater(): Inflater | undefined {
   };
 }
 
-/** Output buffers reused in turn; each waits for the hold put on it when last handed out. */
+/** Buffers reused in turn; each waits for the hold put on it when last handed out. */
 export class BufferRing {
   #buffers: Uint8Array[];
   #holds: (Promise<unknown> | undefined)[];
   #next = 0;
 
-  constructor(count: number, size: number) {
-    this.#buffers = Array.from({ length: count }, () => new Uint8Array(size));
+  /** `count` buffers of `size` bytes, from `backing` at `offset` when given (else new memory). */
+  constructor(count: number, size: number, backing?: ArrayBufferLike, offset = 0) {
+    this.#buffers = Array.from(
+      { length: count },
+      (_, i) => backing ? new Uint8Array(backing, offset + i * size, size) : new Uint8Array(size),
+    );
     this.#holds = new Array(count).fill(undefined);
   }
 

@@ -45,6 +45,9 @@ export class SparseWriter {
     return this.#position;
   }
 
+  #queue: Promise<void> = Promise.resolve();
+  #failure: unknown;
+
   async #writeAt(data: Uint8Array, at: number): Promise<void> {
     if (this.#filePosition !== at) await this.file.seek(at, Deno.SeekMode.Start);
     let done = 0;
@@ -53,9 +56,39 @@ export class SparseWriter {
     this.stats.written += data.length;
   }
 
+  /** Queues a write after the ones before it (one seek position: they run in order). */
+  #put(data: Uint8Array, at: number): void {
+    this.#queue = this.#queue.then(() => this.#failure ? undefined : this.#writeAt(data, at))
+      .catch((err) => {
+        this.#failure ??= err;
+      });
+  }
+
+  /** Writes `chunk` (leaving zero blocks as holes); resolves once it is on its way to disk. */
   async write(chunk: Uint8Array): Promise<void> {
+    await this.enqueue(chunk);
+    if (this.#failure) throw this.#failure;
+  }
+
+  /**
+   * Queues `chunk` without waiting: the returned promise settles once it is written, and
+   * `chunk` must stay unchanged until then. A failure is thrown by a later write or flush.
+   */
+  enqueue(chunk: Uint8Array): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    this.#plan(chunk);
+    return this.#queue;
+  }
+
+  /** Waits for every queued write; throws the first failure. */
+  async flush(): Promise<void> {
+    await this.#queue;
+    if (this.#failure) throw this.#failure;
+  }
+
+  #plan(chunk: Uint8Array): void {
     if (this.dense) {
-      await this.#writeAt(chunk, this.#position);
+      this.#put(chunk, this.#position);
       this.#position += chunk.length;
       return;
     }
@@ -71,7 +104,7 @@ export class SparseWriter {
       const blockEnd = Math.min(chunk.length, i + (BLOCK - (abs % BLOCK)));
       if (isZero(chunk, i, blockEnd)) {
         if (runStart >= 0) {
-          await this.#writeAt(chunk.subarray(runStart, i), this.#position + runStart);
+          this.#put(chunk.subarray(runStart, i), this.#position + runStart);
           runStart = -1;
         }
         this.stats.skipped += blockEnd - i;
@@ -80,14 +113,13 @@ export class SparseWriter {
       }
       i = blockEnd;
     }
-    if (runStart >= 0) {
-      await this.#writeAt(chunk.subarray(runStart), this.#position + runStart);
-    }
+    if (runStart >= 0) this.#put(chunk.subarray(runStart), this.#position + runStart);
     this.#position += chunk.length;
   }
 
   /** Makes the file at least `size` bytes long (trailing holes still count), then syncs. */
   async finish(size: number): Promise<void> {
+    await this.flush();
     const stat = await this.file.stat();
     if (stat.size < size) await this.file.truncate(size);
     await this.file.syncData();

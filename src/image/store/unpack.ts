@@ -1,19 +1,22 @@
 // Unpacking one layer into its place in a file: the compressed bytes are hashed as they
-// arrive, gunzipped (node:zlib: native, handles multi-member gzip, which the web
-// DecompressionStream does not, and measured 4x faster here), hashed again and written
-// sparsely at the part's offset. Both hashes run off this thread (format/hasher.ts), so a
-// single gzip layer keeps two cores busy: this one inflates, another hashes.
-// Both digests and sizes are checked before this returns; a mismatch throws and the caller
-// discards the file.
+// arrive, gunzipped (node:zlib's native inflater, which handles multi-member gzip: the web
+// DecompressionStream does not, and was measured 4x slower here), hashed again and
+// written sparsely at the part's offset. The inflater writes into a ring of reused
+// buffers (inflate.ts). With `hash: "worker"` those buffers live in one SharedArrayBuffer
+// that a hash worker reads in place (hash_client.ts), so a single gzip layer keeps two
+// cores busy: this thread inflates and writes, the worker hashes both streams; chunked
+// pulls, already one chunk per thread, hash inline. Both digests and sizes are checked
+// before this returns; a mismatch throws and the caller discards the file.
 
 import zlib from "node:zlib";
 import { once } from "node:events";
 import { verifyDigest } from "../format/digest.ts";
-import { StreamHasher } from "../format/hasher.ts";
 import type { FilePart } from "../format/layout.ts";
 import { withContext } from "../../util/errors.ts";
 import { SparseWriter, type SparseWriterStats } from "./sparse.ts";
 import { BufferRing, type Inflater, openInflater } from "./inflate.ts";
+import { type Hasher, InlineHasher } from "./hashers.ts";
+import { HashWorker } from "./hash_client.ts";
 
 export interface UnpackOptions {
   /** Write zeros instead of skipping them (region may hold stale bytes). */
@@ -22,107 +25,132 @@ export interface UnpackOptions {
   what: string;
   /** Called with uncompressed byte counts as they are written. */
   onWritten?: (n: number) => void;
+  /** Where the two SHA-256 run: on this thread (default), or on a hash worker beside it. */
+  hash?: "inline" | "worker";
 }
 
-/** Decompressed output chunk size: large chunks keep per-chunk overhead low. */
-const OUT_CHUNK = 1 << 20;
-/** Network reads are gathered into pieces this large before hashing and inflating. */
-const IN_BATCH = 1 << 20;
+const MiB = 1 << 20;
+/** Output buffers (1 MiB each) in the ring; network reads go into input buffers of 1 MiB. */
+const OUT_BUFFERS = 8;
+const IN_BUFFERS = 4;
 
-/** The stream's chunks gathered into pieces of `size` bytes (the last one shorter). */
-async function* batched(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  size: number,
-): AsyncGenerator<Uint8Array> {
-  let batch = new Uint8Array(size);
-  let fill = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (fill === 0 && value.byteLength >= size) {
-      yield value;
-      continue;
-    }
-    for (let at = 0; at < value.byteLength;) {
-      const n = Math.min(size - fill, value.byteLength - at);
-      batch.set(value.subarray(at, at + n), fill);
-      fill += n;
-      at += n;
-      if (fill === size) {
-        yield batch;
-        batch = new Uint8Array(size);
-        fill = 0;
-      }
-    }
-  }
-  if (fill > 0) yield batch.subarray(0, fill);
-}
-
-/** A piece of output; `ring` is its buffer's index in the ring when it is a reused one. */
+/** A piece of output; `ring` is its buffer's index when it is one of the ring's. */
 interface Piece {
   data: Uint8Array;
   ring?: number;
 }
 
-const RING_BUFFERS = 12;
+interface Plan {
+  compressed: Hasher;
+  uncompressed: Hasher;
+  /** Input buffers (absent: fresh ones, for the stream fallback that keeps them). */
+  input?: BufferRing;
+  output: BufferRing;
+  inflater?: Inflater;
+  close(): void;
+}
+
+function plan(part: FilePart, hash: UnpackOptions["hash"]): Plan {
+  const inflater = part.compression === "gzip" ? openInflater() : undefined;
+  if (inflater && hash === "worker") {
+    const shared = new SharedArrayBuffer((IN_BUFFERS + OUT_BUFFERS) * MiB);
+    const worker = new HashWorker(shared);
+    return {
+      compressed: worker.stream(0),
+      uncompressed: worker.stream(1),
+      input: new BufferRing(IN_BUFFERS, MiB, shared, 0),
+      output: new BufferRing(OUT_BUFFERS, MiB, shared, IN_BUFFERS * MiB),
+      inflater,
+      close: () => {
+        worker.close();
+        inflater.close();
+      },
+    };
+  }
+  return {
+    compressed: new InlineHasher(),
+    uncompressed: new InlineHasher(),
+    input: inflater ? new BufferRing(IN_BUFFERS, MiB) : undefined,
+    output: new BufferRing(OUT_BUFFERS, MiB),
+    inflater,
+    close: () => inflater?.close(),
+  };
+}
+
+/**
+ * The stream's bytes in pieces of 1 MiB (the last one shorter), each hashed as the
+ * compressed stream. With a ring, pieces are its buffers, held until hashed.
+ */
+async function* batched(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  hasher: Hasher,
+  ring?: BufferRing,
+): AsyncGenerator<Uint8Array> {
+  const next = async () => ring ? await ring.take() : { buf: new Uint8Array(MiB), index: -1 };
+  let cur = await next();
+  let fill = 0;
+  const emit = (piece: Uint8Array) => {
+    hasher.update(piece);
+    if (ring) ring.hold(cur.index, hasher.hashed());
+    return piece;
+  };
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    for (let at = 0; at < value.byteLength;) {
+      const n = Math.min(MiB - fill, value.byteLength - at);
+      cur.buf.set(value.subarray(at, at + n), fill);
+      fill += n;
+      at += n;
+      if (fill === MiB) {
+        yield emit(cur.buf);
+        cur = await next();
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield emit(cur.buf.subarray(0, fill));
+}
 
 async function* decompressed(
   input: ReadableStream<Uint8Array>,
-  compression: FilePart["compression"],
-  compressed: StreamHasher,
-  ring: BufferRing,
+  part: FilePart,
+  p: Plan,
 ): AsyncGenerator<Piece> {
   const reader = input.getReader();
   try {
-    if (compression === "none") {
+    if (part.compression === "none") {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) return;
-        await compressed.update(value);
+        p.compressed.update(value);
         yield { data: value };
       }
     }
-    const inflater = openInflater();
-    if (inflater) {
-      try {
-        yield* inflateSync(reader, inflater, compressed, ring);
-      } finally {
-        inflater.close();
-      }
-      return;
-    }
-    yield* inflateStream(reader, compressed);
+    if (p.inflater) yield* inflateRing(reader, p.inflater, p);
+    else yield* inflateStream(reader, p.compressed);
   } finally {
     await reader.cancel().catch(() => {});
   }
 }
 
 /** The fast path: the native inflater writing straight into the ring's buffers. */
-async function* inflateSync(
+async function* inflateRing(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   inflater: Inflater,
-  compressed: StreamHasher,
-  ring: BufferRing,
+  p: Plan,
 ): AsyncGenerator<Piece> {
-  let out = await ring.take();
+  let out = await p.output.take();
   let fill = 0;
-  const step = function* (input: Uint8Array, finish: boolean): Generator<Piece | "take"> {
+  const run = async function* (input: Uint8Array, finish: boolean): AsyncGenerator<Piece> {
     let at = 0;
     for (;;) {
-      const r = inflater.write(
-        input,
-        at,
-        input.length - at,
-        out.buf,
-        fill,
-        OUT_CHUNK - fill,
-        finish,
-      );
+      const r = inflater.write(input, at, input.length - at, out.buf, fill, MiB - fill, finish);
       at += r.consumed;
       fill += r.produced;
-      if (fill === OUT_CHUNK) {
+      if (fill === MiB) {
         yield { data: out.buf, ring: out.index };
-        yield "take";
+        out = await p.output.take();
         fill = 0;
         continue;
       }
@@ -130,16 +158,7 @@ async function* inflateSync(
       if (at >= input.length || r.consumed === 0) return;
     }
   };
-  const run = async function* (input: Uint8Array, finish: boolean) {
-    for (const p of step(input, finish)) {
-      if (p === "take") out = await ring.take();
-      else yield p;
-    }
-  };
-  for await (const piece of batched(reader, IN_BATCH)) {
-    await compressed.update(piece);
-    yield* run(piece, false);
-  }
+  for await (const piece of batched(reader, p.compressed, p.input)) yield* run(piece, false);
   yield* run(new Uint8Array(0), true);
   if (fill > 0) yield { data: out.buf.subarray(0, fill), ring: out.index };
 }
@@ -147,15 +166,14 @@ async function* inflateSync(
 /** node:zlib's stream API, when the native handle is not reachable. */
 async function* inflateStream(
   reader: ReadableStreamDefaultReader<Uint8Array>,
-  compressed: StreamHasher,
+  compressed: Hasher,
 ): AsyncGenerator<Piece> {
-  const gunzip = zlib.createGunzip({ chunkSize: OUT_CHUNK });
+  const gunzip = zlib.createGunzip({ chunkSize: MiB });
   let stopped = false;
   const feed = (async () => {
     try {
-      for await (const piece of batched(reader, IN_BATCH)) {
+      for await (const piece of batched(reader, compressed)) {
         if (stopped) break;
-        await compressed.update(piece);
         if (!gunzip.write(piece)) await once(gunzip, "drain");
       }
       gunzip.end();
@@ -182,45 +200,49 @@ export async function unpackPart(
   part: FilePart,
   opts: UnpackOptions,
 ): Promise<SparseWriterStats> {
-  const compressed = new StreamHasher();
-  const uncompressed = new StreamHasher();
-  const ring = new BufferRing(RING_BUFFERS, OUT_CHUNK);
-  const pieces = decompressed(input, part.compression, compressed, ring);
+  const p = plan(part, opts.hash);
   const writer = new SparseWriter(file, part.offset, opts.dense ?? false);
+  const { compressed, uncompressed } = p;
+  let plainBytes = 0;
   try {
-    for await (const { data: chunk, ring: index } of pieces) {
-      if (part.compression === "none") uncompressed.bytes += chunk.byteLength;
-      else await uncompressed.update(chunk);
-      if (index !== undefined) ring.hold(index, uncompressed.hashed());
-      if (uncompressed.bytes > part.size) {
-        throw new Error(`more than the ${part.size} bytes announced`);
+    try {
+      for await (const { data: chunk, ring: index } of decompressed(input, part, p)) {
+        plainBytes += chunk.byteLength;
+        if (plainBytes > part.size) throw new Error(`more than the ${part.size} bytes announced`);
+        if (index === undefined) {
+          if (part.compression === "gzip") uncompressed.update(chunk);
+          await uncompressed.hashed();
+          await writer.write(chunk);
+        } else {
+          // A ring buffer: inflating goes on while it is hashed and written, then it is reused.
+          uncompressed.update(chunk);
+          p.output.hold(index, Promise.all([uncompressed.hashed(), writer.enqueue(chunk)]));
+        }
+        opts.onWritten?.(chunk.length);
       }
-      await writer.write(chunk);
-      opts.onWritten?.(chunk.length);
+      await writer.flush();
+    } catch (err) {
+      await writer.flush().catch(() => {}); // no write may outlive the unpack
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === "string" && code.startsWith("Z_")) {
+        throw new Error(`${opts.what}: corrupt compressed data: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      throw withContext(err, opts.what);
     }
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === "string" && code.startsWith("Z_")) {
-      throw new Error(`${opts.what}: corrupt compressed data: ${(err as Error).message}`, {
-        cause: err,
-      });
+    const layer = { digest: part.layer.digest, size: part.layer.size };
+    verifyDigest(compressed.bytes, await compressed.digest(), layer, `${opts.what}: compressed`);
+    if (part.compression !== "none") {
+      verifyDigest(
+        uncompressed.bytes,
+        await uncompressed.digest(),
+        { digest: part.digest, size: part.size },
+        `${opts.what}: uncompressed`,
+      );
     }
-    throw withContext(err, opts.what);
+    return writer.stats;
+  } finally {
+    p.close();
   }
-  const [packed, plain] = await Promise.all([compressed.digest(), uncompressed.digest()]);
-  verifyDigest(
-    compressed.bytes,
-    packed,
-    { digest: part.layer.digest, size: part.layer.size },
-    `${opts.what}: compressed`,
-  );
-  if (part.compression !== "none") {
-    verifyDigest(
-      uncompressed.bytes,
-      plain,
-      { digest: part.digest, size: part.size },
-      `${opts.what}: uncompressed`,
-    );
-  }
-  return writer.stats;
 }
