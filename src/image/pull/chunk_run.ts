@@ -1,6 +1,6 @@
 // One chunk of a chunked file, start to finish: stream its blob (resuming on broken
 // connections), gunzip and verify it, write it sparsely at its offset in the partial file,
-// and sync. Runs on a worker thread (chunk_worker.ts) or inline on the caller's thread.
+// and sync, hashing on the lane's hash worker when given one.
 
 import { blobStream } from "../registry/blob_stream.ts";
 import type { FilePart } from "../format/layout.ts";
@@ -8,6 +8,7 @@ import type { ImageReference } from "../registry/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { SparseWriterStats } from "../store/sparse.ts";
 import { unpackPart } from "../store/unpack.ts";
+import type { HashWorker } from "../store/hash_client.ts";
 
 export interface ChunkSpec {
   ref: ImageReference;
@@ -25,6 +26,7 @@ export async function runChunk(
   signal: AbortSignal,
   onBytes: (n: number) => void,
   onStall: (message: string) => void = () => {},
+  hasher?: HashWorker,
 ): Promise<SparseWriterStats> {
   const file = await Deno.open(spec.dataPath, { read: true, write: true });
   try {
@@ -33,7 +35,11 @@ export async function runChunk(
       onBytes,
       onStall: (s) => onStall(s.message),
     });
-    const stats = await unpackPart(stream, file, spec.part, { what: spec.what, dense: spec.dense });
+    const stats = await unpackPart(stream, file, spec.part, {
+      what: spec.what,
+      dense: spec.dense,
+      hashWorker: hasher,
+    });
     await file.syncData();
     return stats;
   } finally {

@@ -1,7 +1,7 @@
 // Downloading one guest file to a target path, verified: single-layer files stream through
 // a temp file that is renamed onto the target only after both digests match; chunked files
 // are assembled in a partial directory with a list of finished chunks, so a killed pull
-// resumes chunk by chunk, and chunks download in parallel on worker threads (chunk_pool.ts).
+// resumes chunk by chunk, and chunks download in parallel, each lane hashing on a worker.
 // Knows nothing of the store:
 // fetch_file.ts (store) and pull_to_dir.ts (`image pull -o DIR`) choose the target.
 
@@ -13,7 +13,9 @@ import type { ImageReference } from "../registry/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import { readJson, recordVerified, tempPath, writeFileAtomic } from "../store/store_fs.ts";
 import { unpackPart } from "../store/unpack.ts";
-import { ChunkPool } from "./chunk_pool.ts";
+import { runChunk } from "./chunk_run.ts";
+import type { HashWorker } from "../store/hash_client.ts";
+import { newUnpackHashWorker } from "../store/unpack.ts";
 import type { Logger } from "../../telemetry/log.ts";
 
 export interface FileProgress {
@@ -44,9 +46,8 @@ export interface DownloadOptions {
   onProgress?: (p: FileProgress) => void;
 }
 
-/** One chunk per thread: measured faster and leaner than two per thread on loopback. */
+/** Chunk lanes: one per core (up to 4); measured faster and leaner than more on loopback. */
 const DEFAULT_CONCURRENCY = Math.min(navigator.hardwareConcurrency || 2, 4);
-const MAX_THREADS = 4;
 /** Files from this size are hashed on a worker beside the inflating thread. */
 const WORKER_HASH_MIN = 64 << 20;
 
@@ -203,34 +204,28 @@ async function fetchChunked(
   const queue = file.parts.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(i));
   let failure: unknown;
   const n = Math.max(1, Math.min(opts.concurrency ?? DEFAULT_CONCURRENCY, queue.length));
-  const credential = await client.auth.credentialFor(ref.registry);
-  const { insecureRegistries, caFile, retry } = client.options;
-  // Threads: at most one per core (and 4), this one included; each runs several chunks when
-  // concurrency is higher.
-  const threads = Math.max(1, Math.min(n, navigator.hardwareConcurrency || 2, MAX_THREADS));
-  const pool = new ChunkPool(threads - 1, opts.log, client);
-  const worker = async () => {
+  // Each lane runs its chunks on this thread (network, inflate, writes) with a hash worker
+  // of its own beside it: on 2 cores that keeps both busy with one isolate per lane at
+  // ~25 MB, where a chunk thread with its own registry client cost ~60 MB.
+  const hashers: HashWorker[] = [];
+  const lane = async () => {
+    const hasher = newUnpackHashWorker();
+    hashers.push(hasher);
     for (let next = queue.shift(); next && !failure; next = queue.shift()) {
       const { p, i } = next;
       let got = 0;
       try {
         // A chunk not marked done may hold bytes of an interrupted attempt: write it densely.
-        await pool.run(
-          {
-            client: { insecureRegistries, caFile, retry },
-            credential,
-            ref,
-            part: p,
-            dataPath,
-            dense: resumed,
-            what: partWhat(what, p),
-          },
+        await runChunk(
+          client,
+          { ref, part: p, dataPath, dense: resumed, what: partWhat(what, p) },
           abort.signal,
           (bytes) => {
             got += bytes;
             report(bytes);
           },
           (message) => stalled(opts, file, progress, total, message),
+          hasher,
         );
         await markDone(i);
       } catch (err) {
@@ -241,10 +236,10 @@ async function fetchChunked(
     }
   };
   try {
-    await Promise.all(Array.from({ length: n }, worker));
+    await Promise.all(Array.from({ length: n }, lane));
     await saving;
   } finally {
-    pool.close();
+    for (const h of hashers) h.close();
     opts.signal.removeEventListener("abort", onOuterAbort);
   }
   if (failure) {

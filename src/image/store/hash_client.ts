@@ -69,6 +69,12 @@ export class HashWorker {
     });
   }
 
+  /** Starts both streams afresh, for the next unpack (after the last one's digests). */
+  reset(): void {
+    if (this.#failure) throw this.#failure;
+    this.#send({ type: "reset" });
+  }
+
   /** A Hasher for stream 0 or 1. */
   stream(stream: 0 | 1): Hasher {
     let last: Promise<unknown> = Promise.resolve();

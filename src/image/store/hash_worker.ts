@@ -8,7 +8,9 @@ import { createHash } from "node:crypto";
 export type HashRequest =
   | { type: "init"; sab: SharedArrayBuffer }
   | { type: "update"; stream: number; offset: number; length: number; seq: number }
-  | { type: "digest"; stream: number };
+  | { type: "digest"; stream: number }
+  /** Start both streams afresh (the next unpack). */
+  | { type: "reset" };
 
 export type HashReply =
   | { type: "hashed"; seq: number }
@@ -20,11 +22,12 @@ const scope = globalThis as unknown as {
 };
 
 let shared: SharedArrayBuffer | undefined;
-const hashes = [createHash("sha256"), createHash("sha256")];
+let hashes = [createHash("sha256"), createHash("sha256")];
 
 scope.onmessage = (e) => {
   const msg = e.data;
   if (msg.type === "init") shared = msg.sab;
+  else if (msg.type === "reset") hashes = [createHash("sha256"), createHash("sha256")];
   else if (msg.type === "update") {
     hashes[msg.stream].update(new Uint8Array(shared!, msg.offset, msg.length));
     scope.postMessage({ type: "hashed", seq: msg.seq });

@@ -27,6 +27,8 @@ export interface UnpackOptions {
   onWritten?: (n: number) => void;
   /** Where the two SHA-256 run: on this thread (default), or on a hash worker beside it. */
   hash?: "inline" | "worker";
+  /** A hash worker of the caller's (from newUnpackHashWorker) to use and keep open. */
+  hashWorker?: HashWorker;
 }
 
 const MiB = 1 << 20;
@@ -50,11 +52,18 @@ interface Plan {
   close(): void;
 }
 
-function plan(part: FilePart, hash: UnpackOptions["hash"]): Plan {
+/** A hash worker with a shared buffer the size an unpack needs, for several unpacks in turn. */
+export function newUnpackHashWorker(): HashWorker {
+  return new HashWorker(new SharedArrayBuffer((IN_BUFFERS + OUT_BUFFERS) * MiB));
+}
+
+function plan(part: FilePart, opts: UnpackOptions): Plan {
   const inflater = part.compression === "gzip" ? openInflater() : undefined;
-  if (inflater && hash === "worker") {
-    const shared = new SharedArrayBuffer((IN_BUFFERS + OUT_BUFFERS) * MiB);
-    const worker = new HashWorker(shared);
+  if (inflater && (opts.hash === "worker" || opts.hashWorker)) {
+    const owned = !opts.hashWorker;
+    const worker = opts.hashWorker ?? newUnpackHashWorker();
+    worker.reset();
+    const shared = worker.shared;
     return {
       compressed: worker.stream(0),
       uncompressed: worker.stream(1),
@@ -62,7 +71,7 @@ function plan(part: FilePart, hash: UnpackOptions["hash"]): Plan {
       output: new BufferRing(OUT_BUFFERS, MiB, shared, IN_BUFFERS * MiB),
       inflater,
       close: () => {
-        worker.close();
+        if (owned) worker.close();
         inflater.close();
       },
     };
@@ -200,7 +209,7 @@ export async function unpackPart(
   part: FilePart,
   opts: UnpackOptions,
 ): Promise<SparseWriterStats> {
-  const p = plan(part, opts.hash);
+  const p = plan(part, opts);
   const writer = new SparseWriter(file, part.offset, opts.dense ?? false);
   const { compressed, uncompressed } = p;
   let plainBytes = 0;
