@@ -23,7 +23,7 @@ import {
   imageWorld,
   listTree,
   MACHINE_ID,
-  makeSparseDisk,
+  makeBusyDisk,
   MiB,
   randomBytes,
   sha256File,
@@ -55,13 +55,7 @@ Deno.test("image hardening: stalled registry, lying manifest, prune of leftovers
   const client = new RegistryClient({ retry: FAST_RETRY });
   const disk = `${world.dir}/disk.img`;
   const aux = `${world.dir}/aux.img`;
-  await makeSparseDisk(disk, 16 * MiB, 5);
-  const f = await Deno.open(disk, { write: true });
-  for (let at = 2 * MiB; at < 16 * MiB; at += 3 * MiB) {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(randomBytes(512 * 1024));
-  }
-  f.close();
+  await makeBusyDisk(disk, 16 * MiB, 5);
   await Deno.writeFile(aux, randomBytes(50_000));
   const diskDigest = await sha256File(disk);
   const inputs = {

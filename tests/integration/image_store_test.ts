@@ -22,7 +22,7 @@ import {
   imageWorld,
   listTree,
   MACHINE_ID,
-  makeSparseDisk,
+  makeBusyDisk,
   MiB,
   randomBytes,
   sha256File,
@@ -36,14 +36,7 @@ Deno.test("image store: sharing, kill and resume, changed files, policies, GC", 
   const client = new RegistryClient({ retry: FAST_RETRY });
   const disk = `${world.dir}/disk.img`;
   const aux = `${world.dir}/aux.img`;
-  await makeSparseDisk(disk, 24 * MiB, 9);
-  // Random data spread over the disk makes the chunks big enough to be slow through a proxy.
-  const f = await Deno.open(disk, { write: true });
-  for (let at = 2 * MiB; at < 24 * MiB; at += 3 * MiB) {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(randomBytes(512 * 1024));
-  }
-  f.close();
+  await makeBusyDisk(disk, 24 * MiB, 9);
   await Deno.writeFile(aux, randomBytes(100_000));
   const diskDigest = await sha256File(disk);
   const inputs = {

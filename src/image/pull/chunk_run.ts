@@ -1,14 +1,13 @@
 // One chunk of a chunked file, start to finish: stream its blob (resuming on broken
 // connections), gunzip and verify it, write it sparsely at its offset in the partial file,
-// and sync, hashing on the lane's hash worker when given one.
+// and sync, hashing on its lane of a hash worker when given one.
 
 import { blobStream } from "../registry/blob_stream.ts";
 import type { FilePart } from "../format/layout.ts";
 import type { ImageReference } from "../registry/reference.ts";
 import type { RegistryClient } from "../registry/client.ts";
 import type { SparseWriterStats } from "../store/sparse.ts";
-import { unpackPart } from "../store/unpack.ts";
-import type { HashWorker } from "../store/hash_client.ts";
+import { type HashLane, unpackPart } from "../store/unpack.ts";
 
 export interface ChunkSpec {
   ref: ImageReference;
@@ -26,7 +25,7 @@ export async function runChunk(
   signal: AbortSignal,
   onBytes: (n: number) => void,
   onStall: (message: string) => void = () => {},
-  hasher?: HashWorker,
+  hashLane?: HashLane,
 ): Promise<SparseWriterStats> {
   const file = await Deno.open(spec.dataPath, { read: true, write: true });
   try {
@@ -38,7 +37,7 @@ export async function runChunk(
     const stats = await unpackPart(stream, file, spec.part, {
       what: spec.what,
       dense: spec.dense,
-      hashWorker: hasher,
+      hashLane,
     });
     await file.syncData();
     return stats;

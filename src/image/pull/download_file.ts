@@ -14,7 +14,6 @@ import type { RegistryClient } from "../registry/client.ts";
 import { readJson, recordVerified, tempPath, writeFileAtomic } from "../store/store_fs.ts";
 import { unpackPart } from "../store/unpack.ts";
 import { runChunk } from "./chunk_run.ts";
-import type { HashWorker } from "../store/hash_client.ts";
 import { newUnpackHashWorker } from "../store/unpack.ts";
 import type { Logger } from "../../telemetry/log.ts";
 
@@ -204,13 +203,13 @@ async function fetchChunked(
   const queue = file.parts.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(i));
   let failure: unknown;
   const n = Math.max(1, Math.min(opts.concurrency ?? DEFAULT_CONCURRENCY, queue.length));
-  // Each lane runs its chunks on this thread (network, inflate, writes) with a hash worker
-  // of its own beside it: on 2 cores that keeps both busy with one isolate per lane at
-  // ~25 MB, where a chunk thread with its own registry client cost ~60 MB.
-  const hashers: HashWorker[] = [];
-  const lane = async () => {
-    const hasher = newUnpackHashWorker();
-    hashers.push(hasher);
+  // Every lane runs its chunks on this thread (network, inflate, writes); one hash worker
+  // beside it hashes for all lanes. On 2 cores that keeps both busy with one extra isolate
+  // (~25 MB), where a chunk thread per core with its own registry client cost ~60 MB each.
+  const hasher = newUnpackHashWorker(n);
+  let lanes = 0;
+  const runLane = async () => {
+    const lane = { worker: hasher, lane: lanes++ };
     for (let next = queue.shift(); next && !failure; next = queue.shift()) {
       const { p, i } = next;
       let got = 0;
@@ -225,7 +224,7 @@ async function fetchChunked(
             report(bytes);
           },
           (message) => stalled(opts, file, progress, total, message),
-          hasher,
+          lane,
         );
         await markDone(i);
       } catch (err) {
@@ -236,10 +235,10 @@ async function fetchChunked(
     }
   };
   try {
-    await Promise.all(Array.from({ length: n }, lane));
+    await Promise.all(Array.from({ length: n }, runLane));
     await saving;
   } finally {
-    for (const h of hashers) h.close();
+    hasher.close();
     opts.signal.removeEventListener("abort", onOuterAbort);
   }
   if (failure) {

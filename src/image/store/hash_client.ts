@@ -1,6 +1,6 @@
-// The caller's side of a hash worker (hash_worker.ts): one worker per pipelined unpack,
-// two streams (compressed and uncompressed), each a Hasher whose chunks are views of the
-// unpack's SharedArrayBuffer. `hashed()` settles when the worker has read every region
+// The caller's side of a hash worker (hash_worker.ts): one worker per pull of a file,
+// numbered streams (an unpack's compressed and uncompressed bytes; two per chunk lane),
+// each a Hasher whose chunks are views of the worker's SharedArrayBuffer. `hashed()` settles when the worker has read every region
 // announced so far, which is when the caller may reuse those buffers.
 
 import { SHA256_PREFIX } from "../format/digest.ts";
@@ -69,14 +69,14 @@ export class HashWorker {
     });
   }
 
-  /** Starts both streams afresh, for the next unpack (after the last one's digests). */
-  reset(): void {
+  /** Starts `streams` afresh, for the next unpack (after the last one's digests). */
+  reset(streams: number[]): void {
     if (this.#failure) throw this.#failure;
-    this.#send({ type: "reset" });
+    this.#send({ type: "reset", streams });
   }
 
-  /** A Hasher for stream 0 or 1. */
-  stream(stream: 0 | 1): Hasher {
+  /** A Hasher for stream number `stream`. */
+  stream(stream: number): Hasher {
     let last: Promise<unknown> = Promise.resolve();
     const hasher: Hasher = {
       bytes: 0,

@@ -1,16 +1,16 @@
-// Worker thread that hashes for a pipelined unpack (hash_client.ts): SHA-256 of the
-// compressed and of the uncompressed stream, reading the bytes in place from the unpack's
-// shared buffer (no copy), in the order the regions are announced. It runs on its own
+// Worker thread that hashes for pipelined unpacks (hash_client.ts): SHA-256 of numbered
+// streams (an unpack's compressed and uncompressed bytes; two per chunk lane), reading the
+// bytes in place from the shared buffer (no copy), in the order the regions are announced. It runs on its own
 // event loop, so it keeps hashing while the caller's thread is busy inflating.
 
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 
 export type HashRequest =
   | { type: "init"; sab: SharedArrayBuffer }
   | { type: "update"; stream: number; offset: number; length: number; seq: number }
   | { type: "digest"; stream: number }
-  /** Start both streams afresh (the next unpack). */
-  | { type: "reset" };
+  /** Start these streams afresh (the next unpack). */
+  | { type: "reset"; streams: number[] };
 
 export type HashReply =
   | { type: "hashed"; seq: number }
@@ -22,18 +22,23 @@ const scope = globalThis as unknown as {
 };
 
 let shared: SharedArrayBuffer | undefined;
-let hashes = [createHash("sha256"), createHash("sha256")];
+const hashes = new Map<number, Hash>();
+const hashOf = (stream: number) => {
+  let h = hashes.get(stream);
+  if (!h) hashes.set(stream, h = createHash("sha256"));
+  return h;
+};
 
 scope.onmessage = (e) => {
   const msg = e.data;
   if (msg.type === "init") shared = msg.sab;
-  else if (msg.type === "reset") hashes = [createHash("sha256"), createHash("sha256")];
+  else if (msg.type === "reset") { for (const s of msg.streams) hashes.delete(s); }
   else if (msg.type === "update") {
-    hashes[msg.stream].update(new Uint8Array(shared!, msg.offset, msg.length));
+    hashOf(msg.stream).update(new Uint8Array(shared!, msg.offset, msg.length));
     scope.postMessage({ type: "hashed", seq: msg.seq });
   } else {scope.postMessage({
       type: "digest",
       stream: msg.stream,
-      hex: hashes[msg.stream].digest("hex"),
+      hex: hashOf(msg.stream).digest("hex"),
     });}
 };

@@ -27,14 +27,21 @@ export interface UnpackOptions {
   onWritten?: (n: number) => void;
   /** Where the two SHA-256 run: on this thread (default), or on a hash worker beside it. */
   hash?: "inline" | "worker";
-  /** A hash worker of the caller's (from newUnpackHashWorker) to use and keep open. */
-  hashWorker?: HashWorker;
+  /** A lane of the caller's hash worker (from newUnpackHashWorker) to use; kept open. */
+  hashLane?: HashLane;
+}
+
+/** One unpack's share of a hash worker: its streams and its part of the shared buffer. */
+export interface HashLane {
+  worker: HashWorker;
+  lane: number;
 }
 
 const MiB = 1 << 20;
 /** Output buffers (1 MiB each) in the ring; network reads go into input buffers of 1 MiB. */
-const OUT_BUFFERS = 8;
-const IN_BUFFERS = 4;
+const OUT_BUFFERS = 6;
+const IN_BUFFERS = 3;
+const LANE_BYTES = (IN_BUFFERS + OUT_BUFFERS) * MiB;
 
 /** A piece of output; `ring` is its buffer's index when it is one of the ring's. */
 interface Piece {
@@ -52,23 +59,27 @@ interface Plan {
   close(): void;
 }
 
-/** A hash worker with a shared buffer the size an unpack needs, for several unpacks in turn. */
-export function newUnpackHashWorker(): HashWorker {
-  return new HashWorker(new SharedArrayBuffer((IN_BUFFERS + OUT_BUFFERS) * MiB));
+/**
+ * A hash worker for `lanes` unpacks at once (each lane one after another), its shared
+ * buffer cut into one region per lane.
+ */
+export function newUnpackHashWorker(lanes = 1): HashWorker {
+  return new HashWorker(new SharedArrayBuffer(lanes * LANE_BYTES));
 }
 
 function plan(part: FilePart, opts: UnpackOptions): Plan {
   const inflater = part.compression === "gzip" ? openInflater() : undefined;
-  if (inflater && (opts.hash === "worker" || opts.hashWorker)) {
-    const owned = !opts.hashWorker;
-    const worker = opts.hashWorker ?? newUnpackHashWorker();
-    worker.reset();
+  if (inflater && (opts.hash === "worker" || opts.hashLane)) {
+    const owned = !opts.hashLane;
+    const { worker, lane } = opts.hashLane ?? { worker: newUnpackHashWorker(), lane: 0 };
+    worker.reset([2 * lane, 2 * lane + 1]);
     const shared = worker.shared;
+    const base = lane * LANE_BYTES;
     return {
-      compressed: worker.stream(0),
-      uncompressed: worker.stream(1),
-      input: new BufferRing(IN_BUFFERS, MiB, shared, 0),
-      output: new BufferRing(OUT_BUFFERS, MiB, shared, IN_BUFFERS * MiB),
+      compressed: worker.stream(2 * lane),
+      uncompressed: worker.stream(2 * lane + 1),
+      input: new BufferRing(IN_BUFFERS, MiB, shared, base),
+      output: new BufferRing(OUT_BUFFERS, MiB, shared, base + IN_BUFFERS * MiB),
       inflater,
       close: () => {
         if (owned) worker.close();
