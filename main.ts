@@ -12,7 +12,7 @@ import { startAgent } from "./src/agent.ts";
 import { selectRuntime } from "./src/runtime/select.ts";
 import { clusterAccess } from "./src/kube/objects.ts";
 import { VERSION } from "./src/version.ts";
-import { imageCommand } from "./src/image/cli.ts";
+import { imageCommand } from "./src/image/cli/cli.ts";
 import { vmCommand } from "./src/vm/vz/helper_main.ts";
 
 const USAGE = `usage: macos-vz-kubelet [serve] [options]    run the node agent (default)

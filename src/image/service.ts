@@ -4,16 +4,16 @@
 // `acquire`/`release` keep an image from GC while a pod uses it, `clone` makes a pod's
 // writable copy, and `startGc` prunes in the background.
 
-import { cloneFile, type CloneMethod } from "./clone.ts";
-import { anonymous, type Credentials } from "./credentials.ts";
-import { type GcSchedule, startImageGc } from "./gc.ts";
-import type { Platform } from "./manifest.ts";
-import { ensureImage, type EnsureResult, type PullPolicy } from "./policy.ts";
-import { activePulls, type PullProgress } from "./pull.ts";
-import { RegistryClient } from "./registry.ts";
-import { parseReference } from "./reference.ts";
-import { ImageStore, type LocalImage } from "./store.ts";
-import type { RetryPolicy } from "./transport.ts";
+import { cloneFile, type CloneMethod } from "./store/clone.ts";
+import { anonymous, type Credentials } from "./registry/credentials.ts";
+import { type GcSchedule, startImageGc } from "./store/gc.ts";
+import type { Platform } from "./format/manifest.ts";
+import { ensureImage, type EnsureResult, type PullPolicy } from "./pull/policy.ts";
+import { activePulls, type PullProgress } from "./pull/pull.ts";
+import { RegistryClient } from "./registry/client.ts";
+import { parseReference } from "./registry/reference.ts";
+import { ImageStore, type LocalImage } from "./store/store.ts";
+import type { RetryPolicy } from "./registry/transport.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { LocalVmImage } from "../vm/types.ts";
 

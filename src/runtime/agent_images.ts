@@ -5,7 +5,7 @@
 // policy (--allow-image-copy) from the configuration.
 
 import type { Config } from "../config/types.ts";
-import type { GcSchedule } from "../image/gc.ts";
+import type { GcSchedule } from "../image/store/gc.ts";
 import type { ImageService } from "../image/service.ts";
 import type { Logger } from "../telemetry/log.ts";
 import type { ImageSource } from "./images.ts";

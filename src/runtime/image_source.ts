@@ -1,10 +1,10 @@
 // The runtime's ImageSource over the image subsystem's ImageService: the pod's pull policy
 // and credentials, a lease per pod so garbage collection never removes an image in use,
-// and progress as short messages for the pod's status.
+// and progress as short messages for the pod's status (a stalled registry at once).
 
 import type * as k8s from "@kubernetes/client-node";
-import type { Credentials } from "../image/credentials.ts";
-import { parseReference } from "../image/reference.ts";
+import type { Credentials } from "../image/registry/credentials.ts";
+import { parseReference } from "../image/registry/reference.ts";
 import { type ImageService, vmImageFiles } from "../image/service.ts";
 import type { HeldImage, ImageSource } from "./images.ts";
 
@@ -24,6 +24,10 @@ export function createStoreImageSource(
         credentials: await credentialsFor?.(pod),
         signal,
         onProgress: (p) => {
+          // A stalled registry is news at once (the pod's status says why it is waiting).
+          if (p.state === "stalled") {
+            return onProgress?.(`pulling ${text}: ${p.file}: ${p.message}`);
+          }
           const now = Date.now();
           if (now - lastReport < 2_000) return;
           lastReport = now;

@@ -4,7 +4,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { LocalVmImage } from "../vm/types.ts";
 
-import { defaultPullPolicy, type PullPolicy } from "../image/policy.ts";
+import { defaultPullPolicy, type PullPolicy } from "../image/pull/policy.ts";
 
 export type { PullPolicy };
 

@@ -9,9 +9,9 @@ import {
   parseDockerCfg,
   parseDockerConfigJson,
   staticCredentials,
-} from "../image/credentials.ts";
+} from "../image/registry/credentials.ts";
 import type { ObjectReader } from "../kube/objects.ts";
-import { parseReference } from "../image/reference.ts";
+import { parseReference } from "../image/registry/reference.ts";
 import type { RegistryAuth } from "../containers/engine.ts";
 
 const decode = (b64: string) =>

@@ -32,7 +32,7 @@ wanted_packages() {
     *) qemu=qemu-system-x86 ;;
   esac
   echo docker-registry docker.io openssl iproute2 "$qemu" qemu-utils dnsmasq-base dnsmasq-utils \
-    busybox-static dropbear-bin iptables curl util-linux xfsprogs openssh-client
+    busybox-static dropbear-bin iptables curl util-linux xfsprogs openssh-client pigz time
 }
 
 deb_installed() {

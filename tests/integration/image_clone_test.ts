@@ -5,7 +5,7 @@
 // reads the base and keeps writes to itself.
 
 import assert from "node:assert/strict";
-import { cloneFile, CloneUnsupportedError } from "../../src/image/clone.ts";
+import { cloneFile, CloneUnsupportedError } from "../../src/image/store/clone.ts";
 import { createQcow2Overlay } from "../../src/vm/qemu/overlay.ts";
 import { allocatedBytes, makeSparseDisk, MiB, sha256File } from "./image_support.ts";
 import { makeRunDir, releaseRunDir } from "../harness/run_dir.ts";

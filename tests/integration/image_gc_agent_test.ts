@@ -21,11 +21,11 @@ import { removeBridge } from "../../src/network/linux_bridge.ts";
 import { gcSchedule } from "../../src/runtime/agent_images.ts";
 import { selectRuntime } from "../../src/runtime/select.ts";
 import type { PodRuntime } from "../../src/runtime/types.ts";
-import { pullImage } from "../../src/image/pull.ts";
-import { pushImage } from "../../src/image/push.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { ImageStore } from "../../src/image/store.ts";
+import { pullImage } from "../../src/image/pull/pull.ts";
+import { pushImage } from "../../src/image/push/push.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { ImageStore } from "../../src/image/store/store.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
 import { randomBytes } from "./image_support.ts";
 

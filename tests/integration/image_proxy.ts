@@ -1,5 +1,6 @@
 // A loopback HTTP proxy in front of the real test registry that misbehaves on purpose:
-// cuts blob responses after some bytes, flips a byte in blobs, slows blobs down, redirects
+// cuts blob responses after some bytes, stops answering mid-blob (the connection stays
+// open, no more bytes come), flips a byte in blobs, slows blobs down, redirects
 // blob downloads to a second origin ("blob storage"), or demands bearer tokens from its
 // own token endpoint. It records what it saw so tests can assert on it.
 
@@ -9,6 +10,10 @@ export interface ProxyOptions {
   cutAfter?: number;
   /** Cut only this many responses (then behave). */
   cutTimes?: number;
+  /** Stop sending a blob body after this many bytes, keeping the connection open. */
+  stallAfter?: number;
+  /** Stall only this many responses (then behave). */
+  stallTimes?: number;
   /** Leave blob responses shorter than this alone (e.g. to spare the config blob). */
   minBlobBytes?: number;
   /** Flip the byte at this offset of every blob body. */
@@ -36,6 +41,7 @@ export interface Proxy {
   /** Requests the storage origin received (with redirectBlobs). */
   storageSeen: SeenRequest[];
   cuts: number;
+  stalls: number;
   close(): Promise<void>;
 }
 
@@ -45,10 +51,17 @@ function isBlobGet(req: Request, url: URL): boolean {
   return req.method === "GET" && /\/blobs\/sha256:/.test(url.pathname);
 }
 
-function mangle(body: ReadableStream<Uint8Array>, opts: ProxyOptions, onCut: () => boolean) {
+function mangle(
+  body: ReadableStream<Uint8Array>,
+  opts: ProxyOptions,
+  onCut: () => boolean,
+  onStall: () => boolean,
+  silent: Set<() => void>,
+) {
   let sent = 0;
   const reader = body.getReader();
   let pending: Uint8Array | undefined;
+  let release: (() => void) | undefined;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       let chunk = pending;
@@ -69,6 +82,13 @@ function mangle(body: ReadableStream<Uint8Array>, opts: ProxyOptions, onCut: () 
         controller.error(new Error("cut by test proxy"));
         return;
       }
+      if (opts.stallAfter !== undefined && sent + chunk.length > opts.stallAfter && onStall()) {
+        controller.enqueue(chunk.slice(0, Math.max(0, opts.stallAfter - sent)));
+        // Silent until the client gives up (or the proxy closes).
+        await new Promise<void>((r) => silent.add(release = r));
+        await reader.cancel();
+        return;
+      }
       if (opts.flipAt !== undefined && opts.flipAt >= sent && opts.flipAt < sent + chunk.length) {
         chunk = chunk.slice();
         chunk[opts.flipAt - sent] ^= 0xff;
@@ -76,7 +96,10 @@ function mangle(body: ReadableStream<Uint8Array>, opts: ProxyOptions, onCut: () 
       sent += chunk.length;
       controller.enqueue(chunk);
     },
-    cancel: (r) => reader.cancel(r),
+    cancel: (r) => {
+      release?.();
+      return reader.cancel(r);
+    },
   });
 }
 
@@ -111,7 +134,13 @@ export function startProxy(opts: ProxyOptions): Proxy {
   const seen: SeenRequest[] = [];
   const storageSeen: SeenRequest[] = [];
   const tokens = new Set<string>();
-  const state = { cuts: 0 };
+  const state = { cuts: 0, stalls: 0 };
+  const silent = new Set<() => void>();
+  const onStall = () => {
+    if (opts.stallTimes !== undefined && state.stalls >= opts.stallTimes) return false;
+    state.stalls++;
+    return true;
+  };
   const onCut = () => {
     if (opts.cutTimes !== undefined && state.cuts >= opts.cutTimes) return false;
     state.cuts++;
@@ -126,10 +155,13 @@ export function startProxy(opts: ProxyOptions): Proxy {
     const length = Number(upstreamResponse.headers.get("content-length") ?? "0");
     const mangled = blob && upstreamResponse.body && upstreamResponse.ok &&
       length >= (opts.minBlobBytes ?? 0) &&
-      (opts.cutAfter !== undefined || opts.flipAt !== undefined || opts.slowMs);
+      (opts.cutAfter !== undefined || opts.flipAt !== undefined || opts.slowMs ||
+        opts.stallAfter !== undefined);
     void url;
     return new Response(
-      mangled ? mangle(upstreamResponse.body!, opts, onCut) : upstreamResponse.body,
+      mangled
+        ? mangle(upstreamResponse.body!, opts, onCut, onStall, silent)
+        : upstreamResponse.body,
       {
         status: upstreamResponse.status,
         headers,
@@ -196,7 +228,11 @@ export function startProxy(opts: ProxyOptions): Proxy {
     get cuts() {
       return state.cuts;
     },
+    get stalls() {
+      return state.stalls;
+    },
     close: async () => {
+      for (const release of silent) release();
       await server.shutdown();
       await storage.shutdown();
     },

@@ -6,19 +6,19 @@
 import assert from "node:assert/strict";
 import { startRegistry } from "../harness/registry.ts";
 import { makeRunDir, releaseRunDir } from "../harness/run_dir.ts";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { memorySource, uploadBlob } from "../../src/image/upload.ts";
-import { blobStream } from "../../src/image/blob_stream.ts";
-import { sha256Of } from "../../src/image/digest.ts";
-import { staticCredentials } from "../../src/image/credentials.ts";
-import { AuthError, NotFoundError } from "../../src/image/errors.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { memorySource, uploadBlob } from "../../src/image/registry/upload.ts";
+import { blobStream } from "../../src/image/registry/blob_stream.ts";
+import { sha256Of } from "../../src/image/format/digest.ts";
+import { staticCredentials } from "../../src/image/registry/credentials.ts";
+import { AuthError, NotFoundError } from "../../src/image/registry/errors.ts";
 import {
   OCI_EMPTY,
   OCI_EMPTY_DIGEST,
   OCI_INDEX,
   OCI_MANIFEST,
-} from "../../src/image/media_types.ts";
+} from "../../src/image/format/media_types.ts";
 
 const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 };
 

@@ -12,11 +12,11 @@ import { parseConfig } from "../../src/config/parse.ts";
 import { localHost } from "../../src/config/local_host.ts";
 import type { Config } from "../../src/config/types.ts";
 import { agentImages } from "../../src/runtime/agent_images.ts";
-import { TlsCertificateError } from "../../src/image/errors.ts";
-import { pushImage } from "../../src/image/push.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { ImageStore } from "../../src/image/store.ts";
+import { TlsCertificateError } from "../../src/image/registry/errors.ts";
+import { pushImage } from "../../src/image/push/push.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { ImageStore } from "../../src/image/store/store.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
 import {
   FAST_RETRY,

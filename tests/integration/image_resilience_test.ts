@@ -5,14 +5,14 @@
 // registry (token flow with good credentials; bad ones fail naming the registry).
 
 import assert from "node:assert/strict";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { pushImage } from "../../src/image/push.ts";
-import { pullImage } from "../../src/image/pull.ts";
-import { ImageStore } from "../../src/image/store.ts";
-import { staticCredentials } from "../../src/image/credentials.ts";
-import { AuthError } from "../../src/image/errors.ts";
-import { DigestMismatchError } from "../../src/image/digest.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { pushImage } from "../../src/image/push/push.ts";
+import { pullImage } from "../../src/image/pull/pull.ts";
+import { ImageStore } from "../../src/image/store/store.ts";
+import { staticCredentials } from "../../src/image/registry/credentials.ts";
+import { AuthError } from "../../src/image/registry/errors.ts";
+import { DigestMismatchError } from "../../src/image/format/digest.ts";
 import { startProxy } from "./image_proxy.ts";
 import {
   FAST_RETRY,

@@ -4,12 +4,12 @@
 // disk, cmdline). A second pull of a cached image downloads nothing.
 
 import assert from "node:assert/strict";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { pushImage } from "../../src/image/push.ts";
-import { pullImage } from "../../src/image/pull.ts";
-import { ImageStore } from "../../src/image/store.ts";
-import * as MT from "../../src/image/media_types.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { pushImage } from "../../src/image/push/push.ts";
+import { pullImage } from "../../src/image/pull/pull.ts";
+import { ImageStore } from "../../src/image/store/store.ts";
+import * as MT from "../../src/image/format/media_types.ts";
 import {
   allocatedBytes,
   FAST_RETRY,

@@ -5,14 +5,14 @@
 
 import assert from "node:assert/strict";
 import { ImageService, vmImageFiles } from "../../src/image/service.ts";
-import { parseDockerConfigJson, staticCredentials } from "../../src/image/credentials.ts";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { pushImage } from "../../src/image/push.ts";
-import { AuthError } from "../../src/image/errors.ts";
-import { CloneUnsupportedError } from "../../src/image/clone.ts";
+import { parseDockerConfigJson, staticCredentials } from "../../src/image/registry/credentials.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { pushImage } from "../../src/image/push/push.ts";
+import { AuthError } from "../../src/image/registry/errors.ts";
+import { CloneUnsupportedError } from "../../src/image/store/clone.ts";
 import { createQcow2Overlay } from "../../src/vm/qemu/overlay.ts";
-import { pruneImages } from "../../src/image/gc.ts";
+import { pruneImages } from "../../src/image/store/gc.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
 import type { LocalVmImage } from "../../src/vm/types.ts";
 import {

@@ -4,13 +4,17 @@
 // our back is detected and pulled again; pull policies; GC never removes an image in use.
 
 import assert from "node:assert/strict";
-import { RegistryClient } from "../../src/image/registry.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { pushImage } from "../../src/image/push.ts";
-import { activePulls, pullImage, pullsStarted } from "../../src/image/pull.ts";
-import { ImageStore } from "../../src/image/store.ts";
-import { pruneImages } from "../../src/image/gc.ts";
-import { defaultPullPolicy, ensureImage, ImageNeverPullError } from "../../src/image/policy.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { pushImage } from "../../src/image/push/push.ts";
+import { activePulls, pullImage, pullsStarted } from "../../src/image/pull/pull.ts";
+import { ImageStore } from "../../src/image/store/store.ts";
+import { pruneImages } from "../../src/image/store/gc.ts";
+import {
+  defaultPullPolicy,
+  ensureImage,
+  ImageNeverPullError,
+} from "../../src/image/pull/policy.ts";
 import { startProxy } from "./image_proxy.ts";
 import {
   FAST_RETRY,
@@ -18,7 +22,7 @@ import {
   imageWorld,
   listTree,
   MACHINE_ID,
-  makeSparseDisk,
+  makeBusyDisk,
   MiB,
   randomBytes,
   sha256File,
@@ -32,14 +36,7 @@ Deno.test("image store: sharing, kill and resume, changed files, policies, GC", 
   const client = new RegistryClient({ retry: FAST_RETRY });
   const disk = `${world.dir}/disk.img`;
   const aux = `${world.dir}/aux.img`;
-  await makeSparseDisk(disk, 24 * MiB, 9);
-  // Random data spread over the disk makes the chunks big enough to be slow through a proxy.
-  const f = await Deno.open(disk, { write: true });
-  for (let at = 2 * MiB; at < 24 * MiB; at += 3 * MiB) {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(randomBytes(512 * 1024));
-  }
-  f.close();
+  await makeBusyDisk(disk, 24 * MiB, 9);
   await Deno.writeFile(aux, randomBytes(100_000));
   const diskDigest = await sha256File(disk);
   const inputs = {

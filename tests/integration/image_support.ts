@@ -30,6 +30,23 @@ export async function makeSparseDisk(path: string, size: number, seed = 1): Prom
   }
 }
 
+/**
+ * A sparse disk (makeSparseDisk) with 512 KiB of random data every 3 MiB from 2 MiB on, so
+ * its chunks are big enough to be slow through a throttled proxy.
+ */
+export async function makeBusyDisk(path: string, size: number, seed: number): Promise<void> {
+  await makeSparseDisk(path, size, seed);
+  const f = await Deno.open(path, { write: true });
+  try {
+    for (let at = 2 * MiB; at < size; at += 3 * MiB) {
+      await f.seek(at, Deno.SeekMode.Start);
+      await f.write(randomBytes(512 * 1024));
+    }
+  } finally {
+    f.close();
+  }
+}
+
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
   const file = await Deno.open(path);

@@ -1,9 +1,9 @@
 // Pushes the small Linux test guest to a registry with our own `image push` code, so tests
 // pull it exactly as a cluster node would.
 
-import { pushImage } from "../../src/image/push.ts";
-import { parseReference } from "../../src/image/reference.ts";
-import { RegistryClient } from "../../src/image/registry.ts";
+import { pushImage } from "../../src/image/push/push.ts";
+import { parseReference } from "../../src/image/registry/reference.ts";
+import { RegistryClient } from "../../src/image/registry/client.ts";
 import type { TestGuest } from "../harness/guest.ts";
 
 export async function pushTestGuest(guest: TestGuest, registryHost: string, tag = "v1") {

@@ -3,10 +3,15 @@
 // titles).
 
 import assert from "node:assert/strict";
-import { chunkTableId, configDescriptor, fileFor, imageLayout } from "../../src/image/format.ts";
-import type { Descriptor, ImageManifest } from "../../src/image/manifest.ts";
-import * as MT from "../../src/image/media_types.ts";
-import { agodaConfigJson } from "../../src/image/push.ts";
+import {
+  configDescriptor,
+  contentId,
+  fileFor,
+  imageLayout,
+} from "../../src/image/format/layout.ts";
+import type { Descriptor, ImageManifest } from "../../src/image/format/manifest.ts";
+import * as MT from "../../src/image/format/media_types.ts";
+import { agodaConfigJson } from "../../src/image/push/push.ts";
 
 const d = (c: string) => "sha256:" + c.repeat(64);
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
@@ -60,11 +65,12 @@ Deno.test("image format: Agoda form in both manifest shapes and any order", () =
     const disk = fileFor(layout, "disk")!;
     assert.equal(disk.name, "disk.img");
     assert.equal(disk.size, 1000);
-    assert.equal(disk.id, d("2"));
+    assert.equal(disk.id, contentId(disk.parts), "keyed on the layer and its annotation");
+    assert.equal(disk.parts[0].digest, d("2"));
     assert.equal(disk.parts[0].compression, "gzip");
     const aux = fileFor(layout, "aux")!;
     assert.equal(aux.parts[0].compression, "none", "no annotations: stored as is");
-    assert.equal(aux.id, d("3"));
+    assert.equal(aux.parts[0].digest, d("3"));
   }
   assert.equal(
     new TextDecoder().decode(agodaConfigJson(darwin)),
@@ -140,9 +146,13 @@ Deno.test("image format: our chunked and Linux forms", () => {
   const disk = fileFor(layout, "disk")!;
   assert.deepEqual(disk.parts.map((p) => p.offset), [0, 8, 16]);
   assert.equal(disk.size, 20);
-  assert.equal(disk.id, chunkTableId(disk.parts));
-  assert.notEqual(disk.id, chunkTableId([...disk.parts].reverse()));
-  assert.equal(fileFor(layout, "kernel")?.id, d("7"));
+  assert.equal(disk.id, contentId(disk.parts));
+  assert.notEqual(disk.id, contentId([...disk.parts].reverse()));
+  const otherLayer = disk.parts.map((p, i) =>
+    i === 1 ? { ...p, layer: { ...p.layer, digest: d("9") } } : p
+  );
+  assert.notEqual(disk.id, contentId(otherLayer), "another layer digest is another file");
+  assert.equal(fileFor(layout, "kernel")?.parts[0].digest, d("7"));
   assert.equal(fileFor(layout, "initrd"), undefined);
 
   assert.throws(

@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import { createHash } from "node:crypto";
-import { isZero, SparseWriter } from "../../src/image/sparse.ts";
-import { DeflatePool, gzipRange } from "../../src/image/gzip_parallel.ts";
-import { checkVerified, recordVerified } from "../../src/image/store_fs.ts";
-import { SingleFlight } from "../../src/image/singleflight.ts";
-import { formatBytes, formatDuration, ProgressView } from "../../src/image/progress.ts";
+import { isZero, SparseWriter } from "../../src/image/store/sparse.ts";
+import { DeflatePool, gzipRange } from "../../src/image/push/gzip_parallel.ts";
+import { checkVerified, recordVerified } from "../../src/image/store/store_fs.ts";
+import { SingleFlight } from "../../src/image/store/singleflight.ts";
+import { formatBytes, formatDuration, ProgressView } from "../../src/image/cli/progress.ts";
 
 Deno.test("image sparse: zero detection at any alignment, holes not written", async () => {
   const buf = new Uint8Array(10_000);
@@ -196,33 +196,42 @@ Deno.test("image progress: terminal redraws, plain lines otherwise", () => {
   assert.match(tty.at(-1)!, /total/);
 });
 
-Deno.test("image chunk pool: errors cross the thread boundary with their class", async () => {
-  const { unwire } = await import("../../src/image/chunk_pool.ts");
-  const { DigestMismatchError } = await import("../../src/image/digest.ts");
-  const { AuthError, NotFoundError } = await import("../../src/image/errors.ts");
-  const d = unwire({ name: "DigestMismatchError", message: "x: digest mismatch" });
-  assert.ok(d instanceof DigestMismatchError);
-  assert.equal(d.message, "x: digest mismatch");
-  const a = unwire({
-    name: "AuthError",
-    message: "registry r rejected",
-    registry: "r",
-    status: 401,
-  });
-  assert.ok(a instanceof AuthError);
-  assert.equal((a as InstanceType<typeof AuthError>).registry, "r");
-  assert.ok(
-    unwire({ name: "NotFoundError", message: "gone", registry: "r" }) instanceof NotFoundError,
-  );
-  const { TlsCertificateError } = await import("../../src/image/errors.ts");
-  const tls = unwire({
-    name: "TlsCertificateError",
-    message: "registry r: TLS certificate not accepted (UnknownIssuer); ...",
-    registry: "r",
-    problem: "UnknownIssuer",
-  });
-  assert.ok(tls instanceof TlsCertificateError);
-  assert.equal((tls as InstanceType<typeof TlsCertificateError>).problem, "UnknownIssuer");
-  const other = unwire({ name: "AbortError", message: "aborted" });
-  assert.equal(other.name, "AbortError");
+Deno.test("image gzip: incompressible blocks go out stored, and the stream still reads back", async () => {
+  const { sampledEntropy, storedBlocks } = await import("../../src/image/push/gzip_worker.ts");
+  const random = new Uint8Array(1 << 20);
+  for (let i = 0; i < random.length; i += 65536) {
+    crypto.getRandomValues(random.subarray(i, i + 65536));
+  }
+  const text = new TextEncoder().encode("kernel: usb 1-1: new device\n".repeat(40_000));
+  assert.ok(sampledEntropy(random) > 7.9, "random data is taken as incompressible");
+  assert.ok(sampledEntropy(text) < 6, "text is not");
+  const stored = storedBlocks(random, true);
+  assert.equal(stored.length, random.length + 5 * Math.ceil(random.length / 65535));
+  assert.deepEqual(new Uint8Array(zlib.inflateRawSync(stored)), random);
+  // Stored blocks between deflated ones, as the pool writes them, inflate as one stream.
+  const path = await Deno.makeTempFile();
+  try {
+    const data = new Uint8Array(3 << 20);
+    data.set(text.subarray(0, 1 << 20));
+    data.set(random, 1 << 20);
+    data.set(text.subarray(0, 1 << 20), 2 << 20);
+    await Deno.writeFile(path, data);
+    const pool = new DeflatePool(2);
+    const pieces: Uint8Array[] = [];
+    try {
+      await gzipRange(pool, path, 0, data.length, (p) => {
+        pieces.push(p.slice());
+        return Promise.resolve();
+      });
+    } finally {
+      pool.close();
+    }
+    const gz = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of pieces) gz.set(p, (at += p.length) - p.length);
+    assert.deepEqual(new Uint8Array(zlib.gunzipSync(gz)), data);
+    assert.ok(gz.length < random.length + 200_000, `compressed to ${gz.length} bytes`);
+  } finally {
+    await Deno.remove(path);
+  }
 });

@@ -3,22 +3,22 @@
 // the transport's scheme choice, certificate errors.
 
 import assert from "node:assert/strict";
-import { formatReference, parseReference } from "../../src/image/reference.ts";
-import { parseWwwAuthenticate } from "../../src/image/www_authenticate.ts";
-import { parseManifest, selectPlatform } from "../../src/image/manifest.ts";
+import { formatReference, parseReference } from "../../src/image/registry/reference.ts";
+import { parseWwwAuthenticate } from "../../src/image/registry/www_authenticate.ts";
+import { parseManifest, selectPlatform } from "../../src/image/format/manifest.ts";
 import {
   normaliseRegistryKey,
   parseDockerCfg,
   parseDockerConfigJson,
   staticCredentials,
-} from "../../src/image/credentials.ts";
-import { isLoopback, Transport } from "../../src/image/transport.ts";
+} from "../../src/image/registry/credentials.ts";
+import { isLoopback, Transport } from "../../src/image/registry/transport.ts";
 import {
   certificateProblem,
   errorDetail,
   isRetryable,
   TlsCertificateError,
-} from "../../src/image/errors.ts";
+} from "../../src/image/registry/errors.ts";
 
 const D = "sha256:" + "a".repeat(64);
 
