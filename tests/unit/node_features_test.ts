@@ -4,10 +4,7 @@
 
 import assert from "node:assert/strict";
 import { parseConfig } from "../../src/config/parse.ts";
-import {
-  DECLARED_FEATURES,
-  declaredFeatureProblems,
-} from "../../src/node/declared_features.ts";
+import { DECLARED_FEATURES, declaredFeatureProblems } from "../../src/node/declared_features.ts";
 import { buildNode, type NodeInput, nodeStatusFields } from "../../src/node/node_object.ts";
 
 function input(): NodeInput {
