@@ -16,6 +16,8 @@ export interface NodeInput {
   host: HostFacts;
   disk: DiskUsage;
   runtime: RuntimeStatus;
+  /** Default: DECLARED_FEATURES, everything the agent implements. */
+  declaredFeatures?: readonly string[];
 }
 
 export function nodeLabels(input: NodeInput): Record<string, string> {
@@ -61,7 +63,7 @@ export function nodeStatusFields(input: NodeInput): k8s.V1NodeStatus {
     allocatable: { ...resources },
     addresses: nodeAddresses(input),
     daemonEndpoints: { kubeletEndpoint: { Port: input.config.kubeletPort } },
-    declaredFeatures: [...DECLARED_FEATURES],
+    declaredFeatures: [...(input.declaredFeatures ?? DECLARED_FEATURES)],
     nodeInfo: {
       machineID: "",
       systemUUID: "",

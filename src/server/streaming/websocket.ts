@@ -33,7 +33,9 @@ const RESIZE = 4;
 
 /**
  * Upgrades to WebSocket with `protocol` ("" when the caller offered none). `ws` is loaded on
- * the first WebSocket request: kube-apiserver speaks SPDY, so most agents never need it.
+ * the first WebSocket request (an API server that translates to SPDY never sends one).
+ * `ws` refuses subprotocols that are not HTTP tokens, and "SPDY/3.1+portforward.k8s.io" has a
+ * "/": the header is negotiated here (negotiate()), hidden from `ws` and answered by us.
  */
 async function accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string) {
   // @deno-types="@types/ws"
@@ -41,9 +43,12 @@ async function accept(req: IncomingMessage, socket: Duplex, head: Buffer, protoc
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
-    maxPayload: 16 * 1024 * 1024,
-    handleProtocols: () => protocol || false,
+    maxPayload: 16 << 20,
   });
+  delete req.headers["sec-websocket-protocol"];
+  if (protocol) {
+    wss.on("headers", (headers: string[]) => headers.push(`Sec-WebSocket-Protocol: ${protocol}`));
+  }
   return new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
 }
 
@@ -77,6 +82,7 @@ export async function serveWebSocket(
       ports = parsed.value;
     }
     const ws = await accept(req, socket, head, protocol);
+    ctx.metrics.upgraded("portforward", "websocket");
     await serveWsPortForward(ctx, ws, protocol, ports, route);
     return 101;
   }
@@ -85,6 +91,7 @@ export async function serveWebSocket(
   if (!request.ok) return bad(request.message);
   const { flags, command } = request.value;
   const ws = await accept(req, socket, head, protocol);
+  ctx.metrics.upgraded(route.kind, "websocket");
   const conn = channelConnection(ws, protocol.includes("base64"), ctx.timeouts.idleTimeoutMs);
   const version = channelVersion(protocol || "channel.k8s.io");
   const life = sessionLifetime(ctx, route.kind, conn.closed);
