@@ -2,8 +2,8 @@
 // built once from the Kubernetes Go modules into the cache beside the control plane) on this
 // host, joined to the benchmark's control plane with node credentials under NodeRestriction,
 // authenticating callers with the cluster CA and TokenReview and authorising them with
-// SubjectAccessReview as the agent does, over its own containerd 1.6 and runc. Its one pod,
-// "bench", runs busybox on the host network with the benchmark's directory mounted at the same
+// SubjectAccessReview as the agent does, over its own containerd 1.6 and runc. Its one pod
+// runs busybox on the host network with the benchmark's directory mounted at the same
 // path, so `cat FILE` and port-forward to a host port are the same work the agent's pod does.
 
 import { cacheRoot } from "../../tests/harness/k8s_binaries.ts";
@@ -90,7 +90,7 @@ export interface RealKubelet {
 }
 
 /**
- * Starts containerd and the kubelet as node `node` of `cp`, and runs pod "bench" with
+ * Starts containerd and the kubelet as node `node` of `cp`, and runs pod `podName` with
  * `shared` (a host directory) mounted at the same path. Resolves once the pod runs.
  */
 export async function startRealKubelet(
@@ -99,10 +99,11 @@ export async function startRealKubelet(
   nodeIp: string,
   shared: string,
   dir: string,
+  podName = "bench",
 ): Promise<RealKubelet> {
   const admin = adminClients(cp).core;
   const phase = async () =>
-    (await admin.readNamespacedPod({ name: "bench", namespace: "default" }).catch(() => undefined))
+    (await admin.readNamespacedPod({ name: podName, namespace: "default" }).catch(() => undefined))
       ?.status?.phase;
   const binary = await kubeletBinary();
   const rootfs = await busyboxRootfs(`${dir}/image`);
@@ -113,7 +114,7 @@ export async function startRealKubelet(
   let containerd: Containerd | undefined;
   let kubelet: Child | undefined;
   const stop = async () => {
-    await admin.deleteNamespacedPod({ name: "bench", namespace: "default", gracePeriodSeconds: 0 })
+    await admin.deleteNamespacedPod({ name: podName, namespace: "default", gracePeriodSeconds: 0 })
       .catch(() => {});
     await kubelet?.stop(10_000);
     await containerd?.stop();
@@ -144,7 +145,7 @@ export async function startRealKubelet(
       body: {
         apiVersion: "v1",
         kind: "Pod",
-        metadata: { name: "bench", namespace: "default" },
+        metadata: { name: podName, namespace: "default" },
         spec: {
           nodeName: node,
           hostNetwork: true,
@@ -172,7 +173,7 @@ export async function startRealKubelet(
       }
       await new Promise((r) => setTimeout(r, 500));
     }
-    return { node, pod: "bench", stop };
+    return { node, pod: podName, stop };
   } catch (err) {
     await stop();
     throw err;
