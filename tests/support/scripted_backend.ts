@@ -6,6 +6,9 @@
 import type { Vm, VmBackend, VmSpec, VmState } from "../../src/vm/types.ts";
 import type { HeldImage, ImageSource } from "../../src/runtime/images.ts";
 import type { SshSession } from "../../src/guest/ssh.ts";
+import type { EventRecorder } from "../../src/kube/events.ts";
+import { createPodRuntime } from "../../src/runtime/pod_runtime.ts";
+import type { Logger } from "../../src/telemetry/log.ts";
 
 export class ScriptedVm implements Vm {
   state: VmState = "created";
@@ -105,4 +108,28 @@ export function scriptedSsh(exec: (argv: string[]) => number = () => 0) {
       close() {},
       closed: new Promise<void>(() => {}),
     });
+}
+
+/** The real PodRuntime over the scripted backend, images and SSH (VMs of up to 4 CPUs). */
+export function scriptedPodRuntime(events: EventRecorder, log: Logger, stateDir: string) {
+  return createPodRuntime({
+    backend: new ScriptedBackend(2),
+    images: scriptedImages(),
+    events,
+    log,
+    ssh: { user: "root" },
+    sshReadinessTimeoutMs: 5_000,
+    stateDir,
+    podsDir: `${stateDir}/pods`,
+    nodeName: "scripted",
+    nodeCpus: 4,
+    nodeMemoryBytes: 8 * 2 ** 30,
+    admission: () => ({
+      limits: { minCpus: 1, maxCpus: 4, minMemoryBytes: 1, maxMemoryBytes: 2 ** 40 },
+      dockerReachable: false,
+      dockerHost: "unix:///nowhere",
+    }),
+    backoff: { initialMs: 20, maxMs: 80 },
+    connectGuest: scriptedSsh(),
+  });
 }
