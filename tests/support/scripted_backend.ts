@@ -110,18 +110,30 @@ export function scriptedSsh(exec: (argv: string[]) => number = () => 0) {
     });
 }
 
-/** The real PodRuntime over the scripted backend, images and SSH (VMs of up to 4 CPUs). */
-export function scriptedPodRuntime(events: EventRecorder, log: Logger, stateDir: string) {
+/**
+ * The real PodRuntime over a scripted backend, images and SSH (VMs of 1 to 4 CPUs, fast
+ * back-off); `hook` answers the guest's exec (postStart hooks).
+ */
+export function scriptedPodRuntime(
+  events: EventRecorder,
+  log: Logger,
+  stateDir: string,
+  parts: {
+    backend?: ScriptedBackend;
+    images?: ImageSource;
+    hook?: (argv: string[]) => number;
+  } = {},
+) {
   return createPodRuntime({
-    backend: new ScriptedBackend(2),
-    images: scriptedImages(),
+    backend: parts.backend ?? new ScriptedBackend(2),
+    images: parts.images ?? scriptedImages(),
     events,
     log,
     ssh: { user: "root" },
     sshReadinessTimeoutMs: 5_000,
     stateDir,
     podsDir: `${stateDir}/pods`,
-    nodeName: "scripted",
+    nodeName: "node-1",
     nodeCpus: 4,
     nodeMemoryBytes: 8 * 2 ** 30,
     admission: () => ({
@@ -130,6 +142,6 @@ export function scriptedPodRuntime(events: EventRecorder, log: Logger, stateDir:
       dockerHost: "unix:///nowhere",
     }),
     backoff: { initialMs: 20, maxMs: 80 },
-    connectGuest: scriptedSsh(),
+    connectGuest: scriptedSsh(parts.hook),
   });
 }

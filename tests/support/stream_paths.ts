@@ -11,6 +11,34 @@ export interface PathCounts {
   translated: number;
 }
 
+import assert from "node:assert/strict";
+
+const KINDS: Subresource[] = ["exec", "attach", "portforward"];
+
+/**
+ * Every kind of stream went the `path`: kube-apiserver counted exec, attach and portforward
+ * requests only as that path, and the agent saw them over WebSocket (proxied) or only SPDY.
+ */
+export function assertStreamPaths(
+  path: "proxied" | "translated",
+  apiServerMetrics: string,
+  agentMetrics: string,
+): void {
+  const other = path === "proxied" ? "translated" : "proxied";
+  const paths = apiServerPaths(apiServerMetrics);
+  const upgrades = agentUpgrades(agentMetrics);
+  for (const kind of KINDS) {
+    assert.ok(paths[kind][path] > 0, `${kind}: ${JSON.stringify(paths[kind])}`);
+    assert.equal(paths[kind][other], 0, kind);
+    const seen = upgrades[kind];
+    if (path === "proxied") assert.ok(seen.websocket > 0, `${kind}: ${JSON.stringify(seen)}`);
+    else {
+      assert.ok(seen.spdy > 0, `${kind}: ${JSON.stringify(seen)}`);
+      assert.equal(seen.websocket, 0, kind);
+    }
+  }
+}
+
 const API_SERVER = "apiserver_websocket_streaming_requests_total";
 const AGENT = "vzk_kubelet_api_stream_upgrades_total";
 
