@@ -86,6 +86,7 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
     });
 
     const runs: Runs = new Map();
+    const loads: number[] = [];
     const oneWay: number[] = [];
     const echo: number[] = [];
     const keep = (key: string, m: Measured) => {
@@ -94,6 +95,7 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
     };
     for (let round = 0; round < rounds; round++) {
       const load = (await Deno.readTextFile("/proc/loadavg")).split(" ")[0];
+      loads.push(Number(load));
       console.error(`kubelet API bench: round ${round + 1} of ${rounds} (load ${load})`);
       oneWay.push(await tlsOneWay(size, tls));
       echo.push(await tlsEcho(size, tls));
@@ -133,6 +135,7 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
       oneWay: median(oneWay),
       echo: median(echo),
       targets: targets.map((t) => t.name),
+      loads,
     });
   } finally {
     for (const f of forwards) await f.stop().catch(() => {});

@@ -23,6 +23,8 @@ export interface ReportContext {
   echo: number;
   /** [proxied agent, translated agent, real kubelet] */
   targets: string[];
+  /** The 1-minute load average as each round began (the machine is shared). */
+  loads: number[];
 }
 
 const MiB = 2 ** 20;
@@ -152,6 +154,14 @@ export function report(runs: Runs, ctx: ReportContext): BenchResult[] {
       baselineWhat: "the same bytes one way over one loopback TLS connection",
     }));
   }
+
+  results.push(reported({
+    name: `load average (1 min) as the ${ctx.loads.length} rounds began, highest`,
+    value: Math.max(...ctx.loads),
+    unit: "",
+    baseline: Math.min(...ctx.loads),
+    baselineWhat: `lowest; all: ${ctx.loads.join(", ")} on ${navigator.hardwareConcurrency} CPUs`,
+  }));
 
   // Judged: the agent's memory stays bounded whatever the transfer.
   for (const kind of KINDS) {
