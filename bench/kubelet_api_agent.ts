@@ -2,6 +2,8 @@
 // alone: the real agent (config from flags and environment as `main.ts serve` reads them)
 // with the scripted test runtime, whose exec runs commands on this host and whose
 // port-forward reaches local ports (BENCH_PORT_MAP, JSON: pod port -> local port).
+// BENCH_DECLARE_NOTHING=1: a node with no declared features, whose WebSocket streams
+// kube-apiserver translates to SPDY (the path every stream took before Kubernetes 1.36).
 // Prints "ready" once the node is registered; stops on SIGTERM.
 
 import "reflect-metadata";
@@ -23,7 +25,11 @@ const runtime = new ScriptedRuntime({
   startDelayMs: 10,
   portMap: JSON.parse(env.BENCH_PORT_MAP ?? "{}"),
 });
-const agent = await startAgent(parsed.config, { log, runtime: () => runtime });
+const agent = await startAgent(parsed.config, {
+  log,
+  runtime: () => runtime,
+  declaredFeatures: env.BENCH_DECLARE_NOTHING === "1" ? [] : undefined,
+});
 console.log("ready");
 await new Promise<void>((resolve) => Deno.addSignalListener("SIGTERM", () => resolve()));
 await agent.stop();

@@ -1,6 +1,7 @@
 // Measuring one bulk transfer through the kubelet API: wall time, peak RSS growth of the
-// agent, and CPU seconds of every process on the path (agent, kube-apiserver, kubectl, this
-// process), so a report can say where the time went. Plus the byte sources and sinks, and the
+// node's first process (the agent), and CPU seconds of every process on the path (the node's:
+// the agent, or kubelet + containerd + shim; kube-apiserver; kubectl; this process), so a report
+// can say where the time went. Plus the byte sources and sinks, and the
 // plain-TLS baselines (one way, and in-and-out through an echo) the transfers are judged by.
 
 import { rssBytes } from "./common.ts";
@@ -36,36 +37,50 @@ async function cpuSeconds(pid: number | "self", children = false): Promise<numbe
 }
 
 export interface Processes {
-  agent: number;
+  /** The node side: the agent, or kubelet, containerd and the pod's shim. RSS: the first. */
+  node: number[];
   apiServer?: number;
+  /** Long-running kubectl processes on the path (a port-forward), counted as kubectl. */
+  clients?: number[];
 }
 
 export interface Measured {
   seconds: number;
   bytes: number;
-  /** Peak agent RSS during the transfer minus RSS before it, bytes. */
+  /** Peak RSS of the node's first process during the transfer minus RSS before it, bytes. */
   growth: number;
-  /** Agent RSS before the transfer, bytes. */
+  /** That process's RSS before the transfer, bytes. */
   before: number;
   /** CPU seconds during the transfer. */
-  cpu: { agent: number; apiServer: number; kubectl: number; bench: number };
+  cpu: { node: number; apiServer: number; kubectl: number; bench: number };
 }
 
 /**
- * Runs `transfer` (which returns the bytes it moved), sampling the agent's RSS every 100 ms.
+ * Runs `transfer` (which returns the bytes it moved), sampling the node's RSS every 100 ms.
  * kubectl's CPU is that of this process's children reaped meanwhile: run kubectl to its end
  * inside `transfer`.
  */
 export async function measured(procs: Processes, transfer: () => Promise<number>) {
-  const before = await rssBytes(procs.agent);
+  const main = procs.node[0];
+  const before = await rssBytes(main);
   let peak = before;
   const timer = setInterval(async () => {
-    peak = Math.max(peak, await rssBytes(procs.agent).catch(() => 0));
+    peak = Math.max(peak, await rssBytes(main).catch(() => 0));
   }, 100);
+  const nodeCpu = async () => {
+    let sum = 0;
+    for (const pid of procs.node) sum += await cpuSeconds(pid).catch(() => 0);
+    return sum;
+  };
+  const clientCpu = async () => {
+    let sum = 0;
+    for (const pid of procs.clients ?? []) sum += await cpuSeconds(pid).catch(() => 0);
+    return sum;
+  };
   const cpu = async () => ({
-    agent: await cpuSeconds(procs.agent),
+    node: await nodeCpu(),
     apiServer: procs.apiServer ? await cpuSeconds(procs.apiServer) : 0,
-    kubectl: await cpuSeconds("self", true),
+    kubectl: await cpuSeconds("self", true) + await clientCpu(),
     bench: await cpuSeconds("self"),
   });
   const cpu0 = await cpu();
@@ -74,14 +89,14 @@ export async function measured(procs: Processes, transfer: () => Promise<number>
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = await cpu();
   clearInterval(timer);
-  peak = Math.max(peak, await rssBytes(procs.agent));
+  peak = Math.max(peak, await rssBytes(main));
   const result: Measured = {
     seconds,
     bytes,
     growth: peak - before,
     before,
     cpu: {
-      agent: cpu1.agent - cpu0.agent,
+      node: cpu1.node - cpu0.node,
       apiServer: cpu1.apiServer - cpu0.apiServer,
       kubectl: cpu1.kubectl - cpu0.kubectl,
       bench: cpu1.bench - cpu0.bench,

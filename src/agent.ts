@@ -27,6 +27,8 @@ export interface AgentDeps {
   /** Overrides for tests: faster loops. */
   statusIntervalMs?: number;
   leaseIntervalMs?: number;
+  /** Tests and benchmarks: a node that declares fewer features (default: all it implements). */
+  declaredFeatures?: readonly string[];
 }
 
 export interface Agent {
@@ -98,6 +100,7 @@ export async function startAgent(config: Config, deps: AgentDeps): Promise<Agent
     log,
     statusIntervalMs: deps.statusIntervalMs,
     leaseIntervalMs: deps.leaseIntervalMs,
+    declaredFeatures: deps.declaredFeatures,
   });
   const pods = createPodController({
     clients,

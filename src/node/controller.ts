@@ -46,6 +46,8 @@ export interface NodeControllerOptions {
   leaseIntervalMs?: number;
   /** Measurement source, replaceable in tests. */
   pressure?: (cacheDir: string) => Pressure;
+  /** status.declaredFeatures; default DECLARED_FEATURES (tests: a node that declares less). */
+  declaredFeatures?: readonly string[];
 }
 
 export interface NodeController {
@@ -76,6 +78,7 @@ export function createNodeController(opts: NodeControllerOptions): NodeControlle
     host: opts.host,
     disk: diskUsage(config.cacheDir),
     runtime: opts.runtime(),
+    declaredFeatures: opts.declaredFeatures,
   });
 
   async function createOrAdopt(): Promise<void> {

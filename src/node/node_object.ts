@@ -1,11 +1,12 @@
 // The Node object this agent registers: labels, taints, capacity, addresses, daemon
-// endpoint and node info. Pure functions of configuration and measured facts.
+// endpoint, node info and declared features. Pure functions of configuration and measured facts.
 
 import type * as k8s from "@kubernetes/client-node";
 import type { Config } from "../config/types.ts";
 import type { DiskUsage, HostFacts } from "../host/facts.ts";
 import type { RuntimeStatus } from "../runtime/types.ts";
 import { VERSION } from "../version.ts";
+import { DECLARED_FEATURES } from "./declared_features.ts";
 
 /** Label that NodeRestriction forbids a node from setting on itself. */
 export const ROLE_LABEL = "kubernetes.io/role";
@@ -15,6 +16,8 @@ export interface NodeInput {
   host: HostFacts;
   disk: DiskUsage;
   runtime: RuntimeStatus;
+  /** Default: DECLARED_FEATURES, everything the agent implements. */
+  declaredFeatures?: readonly string[];
 }
 
 export function nodeLabels(input: NodeInput): Record<string, string> {
@@ -60,6 +63,7 @@ export function nodeStatusFields(input: NodeInput): k8s.V1NodeStatus {
     allocatable: { ...resources },
     addresses: nodeAddresses(input),
     daemonEndpoints: { kubeletEndpoint: { Port: input.config.kubeletPort } },
+    declaredFeatures: [...(input.declaredFeatures ?? DECLARED_FEATURES)],
     nodeInfo: {
       machineID: "",
       systemUUID: "",

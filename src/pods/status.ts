@@ -1,17 +1,24 @@
 // Pod status writing: decides whether the status the runtime reports differs from what the
 // API server has, and builds the strategic merge patch that changes only what this agent
 // owns (conditions merge by type, so conditions of other controllers survive). The patch
-// carries the pod's UID as a precondition so it can never land on a recreated namesake.
+// carries the pod's UID as a precondition so it can never land on a recreated namesake, and
+// says which generation of the pod it describes (status.observedGeneration, and each owned
+// condition's), as kubelets do since PodObservedGenerationTracking went GA in 1.35.
 
 import type * as k8s from "@kubernetes/client-node";
 import { isDeepStrictEqual } from "node:util";
 
-/** Pod conditions the kubelet owns; others (PodScheduled, DisruptionTarget…) are left alone. */
+/**
+ * Pod conditions the kubelet owns; others (PodScheduled, DisruptionTarget…) are left alone.
+ * An owned condition the desired status no longer has is removed (a resize no longer pending).
+ */
 export const OWNED_POD_CONDITIONS = [
   "PodReadyToStartContainers",
   "Initialized",
   "ContainersReady",
   "Ready",
+  "PodResizePending",
+  "PodResizeInProgress",
 ];
 
 const OWNED_FIELDS = [
@@ -41,25 +48,41 @@ function canonical(value: unknown): unknown {
   });
 }
 
-function conditionKey(c: k8s.V1PodCondition | undefined) {
-  return c ? [c.status, c.reason ?? "", c.message ?? ""].join("\x00") : "";
+function conditionKey(c: k8s.V1PodCondition | undefined, generation?: number) {
+  if (!c) return "";
+  const observed = generation === undefined ? "" : String(c.observedGeneration ?? 0);
+  return [c.status, c.reason ?? "", c.message ?? "", observed].join("\x00");
 }
 
-/** Whether `desired` would change anything this agent owns in `current`. */
+/** Owned conditions `current` has and `desired` (when it names any) no longer does. */
+function dropped(current: k8s.V1PodStatus | undefined, desired: k8s.V1PodStatus): string[] {
+  if (!desired.conditions?.length) return [];
+  return (current?.conditions ?? []).map((c) => c.type).filter((t) =>
+    OWNED_POD_CONDITIONS.includes(t) && !desired.conditions!.some((d) => d.type === t)
+  );
+}
+
+/**
+ * Whether `desired` would change anything this agent owns in `current`; with `generation`
+ * (the pod's metadata.generation) also whether the observed generations lag behind it.
+ */
 export function statusDiffers(
   current: k8s.V1PodStatus | undefined,
   desired: k8s.V1PodStatus,
+  generation?: number,
 ): boolean {
   for (const f of OWNED_FIELDS) {
     if (desired[f] === undefined) continue;
     // Deep equality, not JSON text: objects read back from the API have another key order.
     if (!isDeepStrictEqual(canonical(current?.[f]), canonical(desired[f]))) return true;
   }
+  if (generation !== undefined && current?.observedGeneration !== generation) return true;
   for (const c of desired.conditions ?? []) {
     const prev = current?.conditions?.find((p) => p.type === c.type);
-    if (conditionKey(prev) !== conditionKey(c)) return true;
+    const want = generation === undefined ? c : { ...c, observedGeneration: generation };
+    if (conditionKey(prev, generation) !== conditionKey(want, generation)) return true;
   }
-  return false;
+  return dropped(current, desired).length > 0;
 }
 
 /**
@@ -72,8 +95,10 @@ export function statusPatch(
   now = new Date(),
 ): Record<string, unknown> | undefined {
   const current = pod.status;
-  if (!statusDiffers(current, desired)) return undefined;
+  const generation = pod.metadata?.generation;
+  if (!statusDiffers(current, desired, generation)) return undefined;
   const status: Record<string, unknown> = {};
+  if (generation !== undefined) status.observedGeneration = generation;
   for (const f of OWNED_FIELDS) {
     if (desired[f] === undefined) continue;
     status[f] = canonical(desired[f]);
@@ -97,8 +122,12 @@ export function statusPatch(
         message: c.message ?? null,
         lastTransitionTime: since,
         lastProbeTime: null,
+        ...(generation !== undefined ? { observedGeneration: generation } : {}),
       });
     });
+    for (const type of dropped(current, desired)) {
+      (status.conditions as unknown[]).push({ type, $patch: "delete" });
+    }
   }
   return { metadata: { uid: pod.metadata?.uid }, status };
 }

@@ -4,6 +4,7 @@
 
 import type * as k8s from "@kubernetes/client-node";
 import { type ContainerState, containerStatus } from "./container_state.ts";
+import { resizeStatus } from "./resize.ts";
 import { podRestartPolicy } from "./restart.ts";
 
 export interface PodView {
@@ -133,6 +134,10 @@ export function podConditions(v: PodView, phase: string): k8s.V1PodCondition[] {
 
 export function buildPodStatus(v: PodView): k8s.V1PodStatus {
   const phase = podPhase(v);
+  const resize = resizeStatus(v.pod, {
+    initContainerStatuses: v.init.length ? v.init.map(containerStatus) : undefined,
+    containerStatuses: v.containers.map(containerStatus),
+  }, phase === "Succeeded" || phase === "Failed");
   return {
     phase,
     reason: v.failed?.reason,
@@ -142,8 +147,8 @@ export function buildPodStatus(v: PodView): k8s.V1PodStatus {
     podIP: v.podIP,
     podIPs: v.podIP ? [{ ip: v.podIP }] : undefined,
     startTime: v.pod.status?.startTime ?? v.acceptedAt,
-    conditions: podConditions(v, phase),
-    initContainerStatuses: v.init.length ? v.init.map(containerStatus) : undefined,
-    containerStatuses: v.containers.map(containerStatus),
+    conditions: [...podConditions(v, phase), ...resize.conditions],
+    initContainerStatuses: resize.initContainerStatuses,
+    containerStatuses: resize.containerStatuses,
   };
 }

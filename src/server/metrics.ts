@@ -67,6 +67,8 @@ export interface ServerMetrics {
   request(route: string, method: string, code: number, seconds: number): void;
   /** A streaming session opened (+1) or ended (-1). */
   session(kind: string, delta: 1 | -1): void;
+  /** A streaming request was upgraded: exec/attach/portforward over "spdy" or "websocket". */
+  upgraded(kind: string, transport: "spdy" | "websocket"): void;
   /** Bytes moved by exec/attach/port-forward/logs, by direction ("in" from callers). */
   bytes(kind: string, direction: "in" | "out", n: number): void;
   /** An authentication or authorisation refusal. */
@@ -97,6 +99,12 @@ export function createServerMetrics(): ServerMetrics {
     "Bytes carried by streaming sessions by kind and direction.",
     "counter",
   );
+  const upgrades = new Family(
+    "vzk_kubelet_api_stream_upgrades_total",
+    "Streaming requests upgraded, by kind and transport (spdy: kubectl's SPDY, or what " +
+      "kube-apiserver translates WebSocket to; websocket: passed straight through).",
+    "counter",
+  );
   const refusals = new Family(
     "vzk_kubelet_api_refused_total",
     "Requests refused by authentication (401) or authorisation (403).",
@@ -110,6 +118,9 @@ export function createServerMetrics(): ServerMetrics {
     session(kind, delta) {
       sessions.add({ kind }, delta);
     },
+    upgraded(kind, transport) {
+      upgrades.add({ kind, transport }, 1);
+    },
     bytes(kind, direction, n) {
       bytes.add({ kind, direction }, n);
     },
@@ -118,7 +129,7 @@ export function createServerMetrics(): ServerMetrics {
     },
     render(extra = {}) {
       const out: string[] = [];
-      for (const f of [requests, sessions, bytes, refusals]) f.render(out);
+      for (const f of [requests, sessions, upgrades, bytes, refusals]) f.render(out);
       durations.render(out);
       const cpu = process.cpuUsage();
       const gauges: Record<string, { help: string; value: number; type?: string }> = {

@@ -39,12 +39,19 @@ export interface ControlPlane {
   startupMs: number;
   /** The control-plane processes (for tests that check they are gone). */
   pids: number[];
+  /** kube-apiserver's own Prometheus metrics (GET /metrics as admin). */
+  apiServerMetrics(): Promise<string>;
 }
 
 export interface ControlPlaneOptions {
   dir?: string;
   /** Receives the harness's progress lines (process output goes to dir/logs). */
   log?: (line: string) => void;
+  /**
+   * kube-apiserver feature gates, e.g. `{ ExtendWebSocketsToKubelet: false }` for an API
+   * server that translates WebSocket streams to SPDY instead of passing them to the kubelet.
+   */
+  featureGates?: Record<string, boolean>;
 }
 
 const START_ATTEMPTS = 3;
@@ -56,6 +63,7 @@ interface Context {
   pki: Pki;
   log: (line: string) => void;
   children: Child[];
+  featureGates: Record<string, boolean>;
 }
 
 /** Spawns a process until it gets ready without a port clash (new ports each attempt). */
@@ -171,6 +179,7 @@ async function startApiServer(
         "--allow-privileged=true",
         "--profiling=false",
         `--cert-dir=${ctx.dir}/apiserver-certs`,
+        ...featureGateArgs(ctx.featureGates),
       ],
       ready: async () => {
         const { status, body } = await (await client).request("GET", "/readyz");
@@ -179,6 +188,12 @@ async function startApiServer(
     };
   }, 60_000);
   return { url, admin: await admin! };
+}
+
+/** `--feature-gates=A=true,B=false`, or nothing for no gates. */
+export function featureGateArgs(gates: Record<string, boolean>): string[] {
+  const list = Object.entries(gates).map(([gate, on]) => `${gate}=${on}`);
+  return list.length ? [`--feature-gates=${list.join(",")}`] : [];
 }
 
 async function startControllers(ctx: Context, apiServerUrl: string): Promise<void> {
@@ -252,7 +267,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const dir = opts.dir ?? await makeRunDir("vzk-control-plane-");
   await Deno.mkdir(`${dir}/logs`, { recursive: true });
   const [bins, pki] = await Promise.all([k8sBinaries(), createPki(`${dir}/pki`)]);
-  const ctx: Context = { dir, bins, pki, log, children: [] };
+  const ctx: Context = { dir, bins, pki, log, children: [], featureGates: opts.featureGates ?? {} };
   const clients: ApiClient[] = [];
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 
@@ -285,7 +300,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     }
     const startupMs = Date.now() - started;
     log(`control plane: ready after ${elapsed()}`);
-    return await assemble(ctx, { apiServerUrl, etcdUrl, startupMs, stop });
+    return await assemble(ctx, { apiServerUrl, etcdUrl, startupMs, stop, admin });
   } catch (error) {
     await stop();
     throw error;
@@ -294,7 +309,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
 async function assemble(
   ctx: Context,
-  parts: { apiServerUrl: string; etcdUrl: string; startupMs: number; stop: () => Promise<void> },
+  parts: {
+    apiServerUrl: string;
+    etcdUrl: string;
+    startupMs: number;
+    stop: () => Promise<void>;
+    admin: ApiClient;
+  },
 ): Promise<ControlPlane> {
   const { dir, pki } = ctx;
   const adminKubeconfig = await writeKubeconfig(`${dir}/admin.kubeconfig`, {
@@ -327,6 +348,11 @@ async function assemble(
     etcdUrl: parts.etcdUrl,
     startupMs: parts.startupMs,
     pids: ctx.children.map((child) => child.pid),
+    async apiServerMetrics() {
+      const { status, body } = await parts.admin.request("GET", "/metrics");
+      if (status !== 200) throw new Error(`kube-apiserver /metrics: HTTP ${status}: ${body}`);
+      return body;
+    },
   };
 }
 

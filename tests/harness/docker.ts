@@ -125,7 +125,7 @@ export async function startDocker(opts: { dir: string }): Promise<DockerEngine> 
 }
 
 /** A root file system with busybox-static: every applet, /etc/passwd with root and nobody. */
-async function busyboxRootfs(dir: string): Promise<string> {
+export async function busyboxRootfs(dir: string): Promise<string> {
   const root = `${dir}/rootfs`;
   await Deno.remove(root, { recursive: true }).catch(() => {});
   for (const d of ["bin", "etc", "tmp", "root", "www"]) {

@@ -1,8 +1,9 @@
 // Locates the pinned Kubernetes control-plane binaries: from KUBEBUILDER_ASSETS when set,
 // otherwise from the build cache outside the repository, building them (setup.sh --k8s-only,
-// which also provides a new enough Go) when the cache is empty.
+// which also provides a new enough Go) when the cache is empty. The pinned release is the one
+// line of k8s/version, which setup.sh reads too; each release has its own cache directory.
 
-export const K8S_VERSION = "v1.35.4";
+export const K8S_VERSION = Deno.readTextFileSync(new URL("./k8s/version", import.meta.url)).trim();
 
 export interface K8sBinaries {
   etcd: string;

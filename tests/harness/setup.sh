@@ -11,9 +11,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-k8s_version="v1.35.4"
-go_minimum="1.25"          # the go directive of k8s.io/kubernetes v1.35.x
-go_toolchain="go1.25.5"    # fetched when the local Go is older
+k8s_version="$(tr -d '[:space:]' <"$here/k8s/version")" # one pin, read by k8s_binaries.ts too
+go_minimum="1.26"          # the go directive of k8s.io/kubernetes v1.37.x (go 1.26.0)
+go_toolchain="go1.26.8"    # fetched when the local Go is older
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/macos-vz-kubelet"
 k8s_bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
@@ -64,12 +64,12 @@ ensure_packages() {
 
 # ---- 2. Go -------------------------------------------------------------------------------
 
-# "1.25.5" from "go1.25.5" / "go1.26rc1"; empty when there is no go.
+# "1.26.8" from "go1.26.8" / "go1.26rc1"; empty when there is no go.
 go_version_of() {
   GOTOOLCHAIN=local "$1" version 2>/dev/null | sed -n 's/^go version go\([0-9][0-9.]*\).*/\1/p'
 }
 
-# version_at_least 1.25.5 1.25 -> true
+# version_at_least 1.26.8 1.26 -> true
 version_at_least() {
   [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" == "$2" ]]
 }

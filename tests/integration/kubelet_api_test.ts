@@ -1,28 +1,22 @@
 // The kubelet API through the real kubectl and the real kube-apiserver (which reaches the
-// agent with its kubelet-client certificate): logs, exec (over the API server's WebSocket to
-// SPDY translation and over plain SPDY), attach, port-forward (over the WebSocket tunnel and
-// plain SPDY) and the node proxy's stats. The runtime is the scripted test runtime, whose
-// exec runs commands on this host and whose port-forward reaches local TCP ports.
+// agent with its kubelet-client certificate): logs, exec, attach, port-forward and the node
+// proxy's stats. With Kubernetes 1.37's default (ExtendWebSocketsToKubelet) kubectl's WebSocket
+// streams pass through the API server to the agent, which declares the feature; kubectl's SPDY
+// is proxied as ever; a node that declares nothing, or an API server with the gate off, gets
+// them translated to SPDY. kube-apiserver's apiserver_websocket_streaming_requests_total says
+// which path was taken. The runtime is the scripted test runtime, whose exec runs commands on
+// this host and whose port-forward reaches local TCP ports.
 
 import "reflect-metadata";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { startControlPlane } from "../harness/control_plane.ts";
-import { freePort } from "../harness/ports.ts";
-import {
-  kubectl,
-  portForward,
-  runningPod,
-  startKubeletWorld,
-} from "../support/kubelet_api_world.ts";
-import { eventually } from "../support/world.ts";
+import { kubectl, runningPod, startKubeletWorld } from "../support/kubelet_api_world.ts";
+import { startPodServers, streamSteps, terminalSteps } from "../support/kubelet_stream_steps.ts";
+import { agentUpgrades, apiServerPaths, assertStreamPaths } from "../support/stream_paths.ts";
+import { adminClients, eventually } from "../support/world.ts";
 
 const NODE = "api-node";
-const SPDY = {
-  KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false",
-  KUBECTL_PORT_FORWARD_WEBSOCKETS: "false",
-};
-const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+const PLAIN_NODE = "api-node-plain";
 
 Deno.test({
   name: "kubelet API: logs, exec, attach, port-forward and stats through kubectl",
@@ -30,22 +24,9 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const cp = await startControlPlane();
-    const httpPort = freePort();
-    const echoPort = freePort();
-    const big = crypto.getRandomValues(new Uint8Array(64 * 1024)).slice();
-    const bigBody = new Uint8Array(32 * 1024 * 1024);
-    for (let i = 0; i < bigBody.length; i += big.length) bigBody.set(big, i);
-    const http = Deno.serve({ hostname: "127.0.0.1", port: httpPort, onListen() {} }, (req) => {
-      const path = new URL(req.url).pathname;
-      if (path === "/big") return new Response(bigBody);
-      return new Response(`hello from the pod, path ${path}\n`);
-    });
-    const echo = Deno.listen({ hostname: "127.0.0.1", port: echoPort });
-    void (async () => {
-      for await (const conn of echo) void conn.readable.pipeTo(conn.writable).catch(() => {});
-    })();
+    const pod = startPodServers();
     const world = await startKubeletWorld(cp, NODE, {
-      runtime: { portMap: { 80: httpPort, 7: echoPort }, dockerReachable: true },
+      runtime: { portMap: pod.portMap, dockerReachable: true },
     });
     const k = (args: string[], opts: Parameters<typeof kubectl>[2] = {}) => kubectl(cp, args, opts);
     try {
@@ -130,120 +111,40 @@ Deno.test({
         await eventually("log follower gone", () => /kind="logs"\} 0/.test(metricsText(world)));
       });
 
-      for (
-        const [how, env] of [["WebSocket via the API server", undefined], ["SPDY", SPDY]] as const
-      ) {
-        await t.step(
-          `kubectl exec (${how}): stdout and stderr apart, exit codes 0/1/3/127`,
-          async () => {
-            const ok = await k([
-              "exec",
-              "p1",
-              "-c",
-              "vm",
-              "--",
-              "sh",
-              "-c",
-              "echo out; echo err >&2",
-            ], { env });
-            assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, "out\n", "err\n"]);
-            for (const code of [1, 3]) {
-              const r = await k(["exec", "p1", "--", "sh", "-c", `echo to-stdout; exit ${code}`], {
-                env,
-              });
-              assert.equal(r.code, code);
-              assert.equal(r.stdout, "to-stdout\n");
-              assert.match(r.stderr, new RegExp(`command terminated with exit code ${code}`));
-            }
-            const missing = await k(["exec", "p1", "--", "no-such-command"], { env });
-            assert.equal(missing.code, 127);
-            assert.match(missing.stderr, /no-such-command: not found/);
-          },
-        );
-
-        await t.step(
-          `kubectl exec -i (${how}): 4 MiB of stdin through the command and back`,
-          async () => {
-            const input = crypto.getRandomValues(new Uint8Array(64 * 1024));
-            const data = new Uint8Array(4 * 1024 * 1024);
-            for (let i = 0; i < data.length; i += input.length) data.set(input, i);
-            const r = await k(["exec", "-i", "p1", "--", "cat"], { stdin: data, env });
-            assert.equal(r.code, 0);
-            assert.equal(r.bytes.byteLength, data.byteLength);
-            assert.equal(sha256(r.bytes), sha256(data));
-          },
-        );
+      for (const transport of ["WebSocket", "SPDY"] as const) {
+        await streamSteps(t, world, transport, "p1", pod);
       }
-
-      await t.step("kubectl exec -it: the command gets a terminal of kubectl's size", async () => {
-        const inner = `${cp.kubectl} --kubeconfig ${cp.adminKubeconfig} exec -it p1 -- ` +
-          `sh -c 'stty size; test -t 0 && echo is-a-tty; exit 5'`;
-        const out = await new Deno.Command("script", {
-          args: ["-qfec", `stty cols 91 rows 33; ${inner}`, "/dev/null"],
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const text = new TextDecoder().decode(out.stdout);
-        assert.equal(out.code, 5, text);
-        assert.match(text, /33 91\r\n/);
-        assert.match(text, /is-a-tty\r\n/);
-        assert.ok(world.runtime.resizes.some((s) => s.width === 91 && s.height === 33));
-        assert.ok(world.runtime.execs.some((e) => e.tty && e.exitCode === 5));
-      });
+      await terminalSteps(t, world, "p1");
 
       await t.step(
-        "kubectl attach -i: input reaches the console, its output comes back",
+        "the API server passed kubectl's WebSocket streams straight to the agent",
         async () => {
-          const r = await k(["attach", "-i", "p1", "-c", "vm"], { stdin: "hello\nworld\n" });
-          assert.equal(r.code, 0, r.stderr);
-          assert.equal(r.stdout, "console: hello\nconsole: world\n");
-          assert.deepEqual(vmLog.lines.slice(-2).map((l) => l.text), [
-            "console: hello",
-            "console: world",
-          ]);
+          assertStreamPaths("proxied", await cp.apiServerMetrics(), metricsText(world));
+          const upgrades = agentUpgrades(metricsText(world));
+          // kubectl's own SPDY (KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false) still arrives as SPDY.
+          assert.ok(upgrades.exec.spdy > 0 && upgrades.portforward.spdy > 0);
         },
       );
 
-      for (const [how, env] of [["WebSocket tunnel", undefined], ["SPDY", SPDY]] as const) {
-        await t.step(
-          `kubectl port-forward (${how}): HTTP, a 32 MiB download, two ports, parallel`,
-          async () => {
-            const pf = await portForward(cp, "p1", [80, 7], env);
-            try {
-              const base = `http://127.0.0.1:${pf.local[80]}`;
-              assert.equal(
-                await (await fetch(`${base}/x`)).text(),
-                "hello from the pod, path /x\n",
-              );
-              const downloads = await Promise.all([1, 2, 3].map(async () => {
-                const res = await fetch(`${base}/big`);
-                return new Uint8Array(await res.arrayBuffer());
-              }));
-              for (const d of downloads) {
-                assert.equal(d.byteLength, bigBody.byteLength);
-                assert.equal(sha256(d), sha256(bigBody));
-              }
-              const conns = await Promise.all(
-                [1, 2].map(() => Deno.connect({ hostname: "127.0.0.1", port: pf.local[7] })),
-              );
-              await Promise.all(conns.map(async (c, i) => {
-                const msg = new TextEncoder().encode(`echo ${i}\n`);
-                await c.write(msg);
-                const buf = new Uint8Array(msg.length);
-                let got = 0;
-                while (got < msg.length) got += (await c.read(buf.subarray(got))) ?? msg.length;
-                assert.equal(new TextDecoder().decode(buf), `echo ${i}\n`);
-                c.close();
-              }));
-            } finally {
-              await pf.stop();
-            }
-            const ports = world.runtime.forwards.map((f) => f.port);
-            assert.ok(ports.includes(80) && ports.includes(7));
-          },
-        );
-      }
+      await t.step("a node that declares nothing gets streams translated to SPDY", async () => {
+        const plain = await startKubeletWorld(cp, PLAIN_NODE, {
+          declaredFeatures: [],
+          runtime: { portMap: pod.portMap },
+        });
+        try {
+          const node = await adminClients(cp).core.readNode({ name: PLAIN_NODE });
+          assert.equal(node.status?.declaredFeatures, undefined);
+          await runningPod(plain, "plain");
+          const before = apiServerPaths(await cp.apiServerMetrics()).exec;
+          const r = await k(["exec", "plain", "--", "sh", "-c", "echo translated"]);
+          assert.deepEqual([r.code, r.stdout], [0, "translated\n"], r.stderr);
+          const after = apiServerPaths(await cp.apiServerMetrics()).exec;
+          assert.deepEqual(after, { ...before, translated: before.translated + 1 });
+          assert.deepEqual(agentUpgrades(metricsText(plain)).exec, { spdy: 1, websocket: 0 });
+        } finally {
+          await plain.stop();
+        }
+      });
 
       await t.step(
         "node proxy: /stats/summary, /metrics/resource, /pods, /healthz, /metrics",
@@ -295,8 +196,30 @@ Deno.test({
       });
     } finally {
       await world.stop();
-      await http.shutdown();
-      echo.close();
+      await pod.stop();
+      await cp.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "kubelet API behind an API server with ExtendWebSocketsToKubelet=false: streams via SPDY",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const cp = await startControlPlane({ featureGates: { ExtendWebSocketsToKubelet: false } });
+    const pod = startPodServers();
+    const world = await startKubeletWorld(cp, NODE, { runtime: { portMap: pod.portMap } });
+    try {
+      await runningPod(world, "p1");
+      await streamSteps(t, world, "WebSocket", "p1", pod);
+      await terminalSteps(t, world, "p1");
+      await t.step("the API server translated every stream; the agent saw only SPDY", async () => {
+        assertStreamPaths("translated", await cp.apiServerMetrics(), metricsText(world));
+      });
+    } finally {
+      await world.stop();
+      await pod.stop();
       await cp.stop();
     }
   },

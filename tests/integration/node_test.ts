@@ -1,5 +1,6 @@
 // The node against a real control plane, with node credentials under NodeRestriction:
-// registration fields, conditions, lease renewal, re-registration, conditions of others.
+// registration fields, declared features, conditions, lease renewal, re-registration,
+// conditions of others.
 
 import "reflect-metadata";
 import assert from "node:assert/strict";
@@ -69,6 +70,9 @@ Deno.test({
         assert.match(info?.kubeletVersion ?? "", /^v\d+\.\d+\.\d+/);
         assert.ok(info?.kernelVersion);
         assert.ok(info?.osImage);
+        // Kept by the API server (NodeDeclaredFeatures is GA in 1.37): what kube-apiserver
+        // reads to pass WebSocket streams straight to this node.
+        assert.deepEqual(node.status?.declaredFeatures, ["ExtendWebSocketsToKubelet"]);
       });
 
       await t.step("conditions: Ready and the pressure conditions with reasons", async () => {

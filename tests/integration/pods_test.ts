@@ -1,6 +1,7 @@
 // The pod controller against a real control plane with node credentials: create, status,
-// events, update, deletion with grace periods, admission rejections, agent restart.
-// The runtime is the scripted test runtime: these tests are about the controller.
+// events, update, deletion with grace periods, admission rejections, agent restart; the
+// scripted test runtime, as these are about the controller. Then in-place resize with the real
+// runtime (over a scripted VM backend), whose status answers it.
 
 import "reflect-metadata";
 import assert from "node:assert/strict";
@@ -10,6 +11,8 @@ import { type Agent, startAgent } from "../../src/agent.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
 import { ScriptedRuntime } from "../support/scripted_runtime.ts";
 import { adminClients, eventually, nodeConfig, podEvents, testPod } from "../support/world.ts";
+import { kubectl } from "../support/kubelet_api_world.ts";
+import { scriptedPodRuntime } from "../support/scripted_backend.ts";
 
 const log = createLogger({ level: (Deno.env.get("TEST_LOG_LEVEL") ?? "error") as "error" });
 const NODE = "pods-node";
@@ -203,6 +206,96 @@ Deno.test({
     } finally {
       await agent?.stop();
       await cp.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "pods: in-place resize is answered PodResizePending/Infeasible (the real runtime)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const cp = await startControlPlane();
+    const admin = adminClients(cp);
+    const config = await nodeConfig(cp, "resize-node");
+    const stateDir = await Deno.makeTempDir({ prefix: "vzk-resize-" });
+    let agent: Agent | undefined;
+    const read = (name: string) => admin.core.readNamespacedPod({ name, namespace: "default" });
+    const resize = (name: string, patch: unknown) =>
+      kubectl(cp, ["patch", "pod", name, "--subresource", "resize", "-p", JSON.stringify(patch)]);
+    const vmCpu = (cpu: string) => ({
+      spec: { containers: [{ name: "vm", resources: { requests: { cpu, memory: "2Gi" } } }] },
+    });
+    try {
+      agent = await startAgent(config, {
+        log,
+        runtime: ({ events }) => scriptedPodRuntime(events, log, stateDir),
+      });
+      await admin.core.createNamespacedPod({
+        namespace: "default",
+        body: testPod("sized", "resize-node"),
+      });
+      const pod = await eventually("sized Ready", async () => {
+        const p = await read("sized");
+        return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && p;
+      });
+
+      await t.step("status says which generation it describes and what the VM runs with", () => {
+        assert.equal(pod.metadata?.generation, 1);
+        assert.equal(pod.status?.observedGeneration, 1);
+        for (const type of ["PodReadyToStartContainers", "Initialized", "ContainersReady"]) {
+          const owned: k8s.V1PodCondition | undefined = pod.status?.conditions?.find((c) =>
+            c.type === type
+          );
+          assert.equal(owned?.observedGeneration, 1, type);
+        }
+        const vm = pod.status?.containerStatuses?.[0];
+        assert.deepEqual(vm?.resources, { requests: { cpu: "1", memory: "2Gi" } });
+        assert.deepEqual(vm?.allocatedResources, { cpu: "1", memory: "2Gi" });
+      });
+
+      await t.step("a resize of the VM is Infeasible; the VM keeps its size", async () => {
+        const r = await resize("sized", vmCpu("2"));
+        assert.equal(r.code, 0, r.stderr);
+        const p = await eventually("PodResizePending", async () => {
+          const p = await read("sized");
+          return p.status?.observedGeneration === 2 && p;
+        });
+        const pending = p.status?.conditions?.find((c) => c.type === "PodResizePending");
+        assert.equal(pending?.status, "True");
+        assert.equal(pending?.reason, "Infeasible");
+        assert.equal(pending?.observedGeneration, 2);
+        assert.match(pending?.message ?? "", /container "vm" is a virtual machine/);
+        assert.equal(p.status?.containerStatuses?.[0].resources?.requests?.cpu, "1");
+        assert.equal(p.status?.phase, "Running");
+      });
+
+      await t.step("asking for the old size again clears the condition", async () => {
+        const r = await resize("sized", vmCpu("1"));
+        assert.equal(r.code, 0, r.stderr);
+        const p = await eventually("resize no longer pending", async () => {
+          const p = await read("sized");
+          return p.status?.observedGeneration === 3 && p;
+        });
+        assert.equal(p.status?.conditions?.find((c) => c.type === "PodResizePending"), undefined);
+      });
+
+      await t.step("pod-level resizes are refused: the node does not declare them", async () => {
+        const body = testPod("pod-level", "resize-node");
+        body.spec!.resources = { requests: { cpu: "1", memory: "2Gi" } };
+        await admin.core.createNamespacedPod({ namespace: "default", body });
+        await eventually(
+          "pod-level running",
+          async () => (await read("pod-level")).status?.phase === "Running",
+        );
+        const r = await resize("pod-level", { spec: { resources: { requests: { cpu: "2" } } } });
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /InPlacePodLevelResourcesVerticalScaling/);
+      });
+    } finally {
+      await agent?.stop();
+      await cp.stop();
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
     }
   },
 });

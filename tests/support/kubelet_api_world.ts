@@ -37,7 +37,13 @@ export interface KubeletWorld {
 export async function startKubeletWorld(
   cp: ControlPlane,
   node: string,
-  opts: { args?: string[]; env?: Record<string, string>; runtime?: ScriptedOptions } = {},
+  opts: {
+    args?: string[];
+    env?: Record<string, string>;
+    runtime?: ScriptedOptions;
+    /** status.declaredFeatures of the node (default: all the agent implements). */
+    declaredFeatures?: readonly string[];
+  } = {},
 ): Promise<KubeletWorld> {
   const runtime = new ScriptedRuntime({
     dockerReachable: false,
@@ -48,7 +54,11 @@ export async function startKubeletWorld(
     VKUBELET_POD_IP: NODE_IP,
     ...opts.env,
   });
-  const agent = await startAgent(config, { log, runtime: () => runtime });
+  const agent = await startAgent(config, {
+    log,
+    runtime: () => runtime,
+    declaredFeatures: opts.declaredFeatures,
+  });
   return {
     cp,
     agent,

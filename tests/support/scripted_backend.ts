@@ -6,6 +6,9 @@
 import type { Vm, VmBackend, VmSpec, VmState } from "../../src/vm/types.ts";
 import type { HeldImage, ImageSource } from "../../src/runtime/images.ts";
 import type { SshSession } from "../../src/guest/ssh.ts";
+import type { EventRecorder } from "../../src/kube/events.ts";
+import { createPodRuntime } from "../../src/runtime/pod_runtime.ts";
+import type { Logger } from "../../src/telemetry/log.ts";
 
 export class ScriptedVm implements Vm {
   state: VmState = "created";
@@ -105,4 +108,42 @@ export function scriptedSsh(exec: (argv: string[]) => number = () => 0) {
       close() {},
       closed: new Promise<void>(() => {}),
     });
+}
+
+/**
+ * The real PodRuntime over a scripted backend, images and SSH (VMs of 1 to 4 CPUs, fast
+ * back-off); `hook` answers the guest's exec (postStart hooks).
+ */
+export function scriptedPodRuntime(
+  events: EventRecorder,
+  log: Logger,
+  stateDir: string,
+  parts: {
+    backend?: ScriptedBackend;
+    images?: ImageSource;
+    hook?: (argv: string[]) => number;
+    /** First crash-loop back-off; the maximum is four times it (default 20 ms). */
+    backoffMs?: number;
+  } = {},
+) {
+  return createPodRuntime({
+    backend: parts.backend ?? new ScriptedBackend(2),
+    images: parts.images ?? scriptedImages(),
+    events,
+    log,
+    ssh: { user: "root" },
+    sshReadinessTimeoutMs: 5_000,
+    stateDir,
+    podsDir: `${stateDir}/pods`,
+    nodeName: "node-1",
+    nodeCpus: 4,
+    nodeMemoryBytes: 8 * 2 ** 30,
+    admission: () => ({
+      limits: { minCpus: 1, maxCpus: 4, minMemoryBytes: 1, maxMemoryBytes: 2 ** 40 },
+      dockerReachable: false,
+      dockerHost: "unix:///nowhere",
+    }),
+    backoff: { initialMs: parts.backoffMs ?? 20, maxMs: 4 * (parts.backoffMs ?? 20) },
+    connectGuest: scriptedSsh(parts.hook),
+  });
 }

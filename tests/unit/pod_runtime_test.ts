@@ -4,10 +4,13 @@
 
 import assert from "node:assert/strict";
 import type * as k8s from "@kubernetes/client-node";
-import { createPodRuntime } from "../../src/runtime/pod_runtime.ts";
 import type { EventRecorder } from "../../src/kube/events.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
-import { ScriptedBackend, scriptedImages, scriptedSsh } from "../support/scripted_backend.ts";
+import {
+  ScriptedBackend,
+  scriptedImages,
+  scriptedPodRuntime,
+} from "../support/scripted_backend.ts";
 
 interface Recorded {
   reason: string;
@@ -25,25 +28,11 @@ function world(
     flush: () => Promise.resolve(),
   };
   const stateDir = Deno.makeTempDirSync({ prefix: "vzk-runtime-test-" });
-  const runtime = createPodRuntime({
+  const runtime = scriptedPodRuntime(recorder, silentLogger, stateDir, {
     backend,
     images,
-    events: recorder,
-    log: silentLogger,
-    ssh: { user: "root" },
-    sshReadinessTimeoutMs: 5_000,
-    stateDir,
-    podsDir: `${stateDir}/pods`,
-    nodeName: "node-1",
-    nodeCpus: 4,
-    nodeMemoryBytes: 8 * 2 ** 30,
-    admission: () => ({
-      limits: { minCpus: 1, maxCpus: 4, minMemoryBytes: 1, maxMemoryBytes: 2 ** 40 },
-      dockerReachable: false,
-      dockerHost: "unix:///nowhere",
-    }),
-    backoff: { initialMs: opts.backoffMs ?? 20, maxMs: 4 * (opts.backoffMs ?? 20) },
-    connectGuest: scriptedSsh(opts.hook),
+    hook: opts.hook,
+    backoffMs: opts.backoffMs,
   });
   return { backend, images, events, runtime, stateDir };
 }

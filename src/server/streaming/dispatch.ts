@@ -76,6 +76,7 @@ export async function serveStreaming(
 
   if (r.kind === "portForward") {
     switchProtocols(socket, protocol);
+    ctx.metrics.upgraded("portforward", "spdy");
     await serveSpdyPortForward(ctx, socket, head, r);
     return 101;
   }
@@ -83,6 +84,7 @@ export async function serveStreaming(
   if (!request.ok) return bad(request.message);
   const { flags, command } = request.value;
   switchProtocols(socket, protocol);
+  ctx.metrics.upgraded(r.kind, "spdy");
   await serveSpdyRemoteCommand(ctx, socket, head, protocol, channelVersion(protocol), flags, {
     kind: r.kind,
     namespace: r.namespace,

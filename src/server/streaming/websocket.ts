@@ -1,11 +1,10 @@
 // exec, attach and port-forward for callers that speak WebSocket to the kubelet API directly
 // (the channel protocols channel.k8s.io … v5.channel.k8s.io, their base64 forms, and
-// port-forward's channel and SPDY-tunnel forms). The `ws` package does the WebSocket itself.
+// port-forward's channel and SPDY-tunnel forms): kubectl's streams as kube-apiserver 1.36+
+// passes them through (ExtendWebSocketsToKubelet), and direct callers. WebSocket itself: ws/.
 
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-// @deno-types="@types/ws"
-import type { WebSocket } from "ws";
 import type { ServerContext } from "../context.ts";
 import { sessionLifetime } from "./lifetime.ts";
 import type { Route } from "../router.ts";
@@ -22,6 +21,8 @@ import {
 import { runRemoteCommand } from "./remote_command.ts";
 import { channelConnection } from "./ws_channels.ts";
 import { serveWsPortForward } from "./ws_portforward.ts";
+import { WsConnection } from "./ws/connection.ts";
+import { handshakeProblem, switchingProtocols } from "./ws/handshake.ts";
 
 type StreamingRoute = Extract<Route, { kind: "exec" | "attach" | "portForward" }>;
 
@@ -31,20 +32,10 @@ const STDERR = 2;
 const ERROR = 3;
 const RESIZE = 4;
 
-/**
- * Upgrades to WebSocket with `protocol` ("" when the caller offered none). `ws` is loaded on
- * the first WebSocket request: kube-apiserver speaks SPDY, so most agents never need it.
- */
-async function accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string) {
-  // @deno-types="@types/ws"
-  const { WebSocketServer } = await import("ws");
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: false,
-    maxPayload: 16 * 1024 * 1024,
-    handleProtocols: () => protocol || false,
-  });
-  return new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
+/** Completes the handshake choosing `protocol` ("" when the caller offered none). */
+function accept(req: IncomingMessage, socket: Duplex, head: Buffer, protocol: string) {
+  socket.write(switchingProtocols(req.headers, protocol));
+  return new WsConnection(socket, new Uint8Array(head.buffer, head.byteOffset, head.byteLength));
 }
 
 export async function serveWebSocket(
@@ -62,6 +53,8 @@ export async function serveWebSocket(
     writeRawStatus(socket, failure(400, message));
     return 400;
   };
+  const problem = handshakeProblem(req.method ?? "GET", req.headers);
+  if (problem) return bad(`unable to upgrade: ${problem}`);
   if (protocol === undefined) {
     return bad(
       `unable to negotiate a WebSocket protocol: client offers [${offered.join(" ")}], ` +
@@ -76,7 +69,8 @@ export async function serveWebSocket(
       if (!parsed.ok) return bad(parsed.message);
       ports = parsed.value;
     }
-    const ws = await accept(req, socket, head, protocol);
+    const ws = accept(req, socket, head, protocol);
+    ctx.metrics.upgraded("portforward", "websocket");
     await serveWsPortForward(ctx, ws, protocol, ports, route);
     return 101;
   }
@@ -84,7 +78,8 @@ export async function serveWebSocket(
   const request = parseRemoteCommand(url.searchParams, route.kind);
   if (!request.ok) return bad(request.message);
   const { flags, command } = request.value;
-  const ws = await accept(req, socket, head, protocol);
+  const ws = accept(req, socket, head, protocol);
+  ctx.metrics.upgraded(route.kind, "websocket");
   const conn = channelConnection(ws, protocol.includes("base64"), ctx.timeouts.idleTimeoutMs);
   const version = channelVersion(protocol || "channel.k8s.io");
   const life = sessionLifetime(ctx, route.kind, conn.closed);

@@ -4,14 +4,11 @@
 // writable (each write waits while the socket's send buffer is full), plus v5's CLOSE signal
 // (channel 255 carrying the number of the channel the peer has finished writing).
 
-import type { Duplex } from "node:stream";
-import type { WebSocket } from "ws";
 import { IdleTimer } from "./idle.ts";
-import { pauseReading, resumeReading } from "./read_pause.ts";
+import type { WsConnection } from "./ws/connection.ts";
 
 const CLOSE_CHANNEL = 255;
 const MAX_UNREAD = 1 << 20;
-const SEND_HIGH_WATER = 256 * 1024;
 
 export interface ChannelConnection {
   /** What the peer sends on `channel`; ends on the v5 CLOSE signal or when the socket closes. */
@@ -29,19 +26,15 @@ export interface ChannelConnection {
  * a message either way, as the kubelet does.
  */
 export function channelConnection(
-  ws: WebSocket,
+  ws: WsConnection,
   base64: boolean,
   idleTimeoutMs = 0,
 ): ChannelConnection {
   const idle = new IdleTimer(idleTimeoutMs, () => ws.terminate());
-  // ws pauses its own socket, which under Deno's node:tls does not stop the reads.
-  const socket = (ws as unknown as { _socket?: Duplex })._socket;
   const queues = new Map<number, { chunks: Uint8Array[]; ended: boolean; wake?: () => void }>();
   let unread = 0;
   let paused = false;
   let open = true;
-  let resolveClosed!: () => void;
-  const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
 
   const queue = (channel: number) => {
     let q = queues.get(channel);
@@ -57,17 +50,14 @@ export function channelConnection(
     if (!paused && unread > MAX_UNREAD && open) {
       paused = true;
       ws.pause();
-      if (socket) pauseReading(socket);
     } else if (paused && unread <= MAX_UNREAD / 2) {
       paused = false;
-      if (socket) resumeReading(socket);
       ws.resume();
     }
   };
 
-  ws.on("message", (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+  ws.onMessage = (bytes, isBinary) => {
     idle.touch();
-    const bytes = toBytes(raw);
     if (bytes.byteLength === 0) return;
     let channel: number;
     let data: Uint8Array;
@@ -94,43 +84,26 @@ export function channelConnection(
     unread += data.byteLength;
     updatePause();
     wake(q);
-  });
-  ws.once("close", () => {
+  };
+  const closed = ws.closed.then(() => {
     open = false;
     idle.stop();
     for (const q of queues.values()) {
       q.ended = true;
       wake(q);
     }
-    resolveClosed();
   });
 
   const send = (channel: number, data: Uint8Array): Promise<void> => {
-    if (!open) return Promise.reject(new Error("WebSocket closed"));
+    if (!open || !ws.open) return Promise.reject(new Error("WebSocket closed"));
     idle.touch();
-    let message: Uint8Array | string;
-    if (base64) {
-      let binary = "";
-      for (let i = 0; i < data.byteLength; i += 0x8000) {
-        binary += String.fromCharCode(...data.subarray(i, i + 0x8000));
-      }
-      message = String.fromCharCode(48 + channel) + btoa(binary);
-    } else {
-      const framed = new Uint8Array(data.byteLength + 1);
-      framed[0] = channel;
-      framed.set(data, 1);
-      message = framed;
+    if (!base64) return ws.send(true, new Uint8Array([channel]), data);
+    let binary = "";
+    for (let i = 0; i < data.byteLength; i += 0x8000) {
+      binary += String.fromCharCode(...data.subarray(i, i + 0x8000));
     }
-    return new Promise((resolve, reject) => {
-      const full = ws.bufferedAmount > SEND_HIGH_WATER;
-      ws.send(message, { binary: !base64 }, (err) => {
-        if (full) {
-          if (err) reject(err);
-          else resolve();
-        }
-      });
-      if (!full) resolve();
-    });
+    const text = String.fromCharCode(48 + channel) + btoa(binary);
+    return ws.send(false, new TextEncoder().encode(text));
   };
 
   return {
@@ -168,10 +141,4 @@ export function channelConnection(
       if (open) ws.close(code, reason);
     },
   };
-}
-
-function toBytes(raw: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
-  if (Array.isArray(raw)) return new Uint8Array(Buffer.concat(raw));
-  if (raw instanceof ArrayBuffer) return new Uint8Array(raw);
-  return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
 }

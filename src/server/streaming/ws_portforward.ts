@@ -5,18 +5,16 @@
 // sends since port-forward moved to WebSockets), served by the same code as plain SPDY.
 
 import { Duplex } from "node:stream";
-// @deno-types="@types/ws"
-import type { WebSocket } from "ws";
 import type { ServerContext } from "../context.ts";
 import { sessionLifetime } from "./lifetime.ts";
 import { ownedWritable } from "./io.ts";
 import { serveSpdyPortForward } from "./spdy_portforward.ts";
-import { pauseReading, resumeReading } from "./read_pause.ts";
 import { channelConnection } from "./ws_channels.ts";
+import type { WsConnection } from "./ws/connection.ts";
 
 export async function serveWsPortForward(
   ctx: ServerContext,
-  ws: WebSocket,
+  ws: WsConnection,
   protocol: string,
   ports: number[],
   target: { namespace: string; pod: string },
@@ -55,15 +53,12 @@ export async function serveWsPortForward(
 }
 
 /** A byte-stream Duplex over a WebSocket's binary messages (for the SPDY tunnel). */
-function tunnel(ws: WebSocket): Duplex {
-  // ws pauses its own socket, which under Deno's node:tls does not stop the reads.
-  const socket = (ws as unknown as { _socket?: Duplex })._socket;
+function tunnel(ws: WsConnection): Duplex {
   const duplex = new Duplex({
     write(chunk: Uint8Array, _enc, callback) {
-      ws.send(chunk, { binary: true }, (err) => callback(err ?? null));
+      ws.send(true, chunk).then(() => callback(null), (err) => callback(err));
     },
     read() {
-      if (socket) resumeReading(socket);
       ws.resume();
     },
     final(callback) {
@@ -75,13 +70,10 @@ function tunnel(ws: WebSocket): Duplex {
       callback(err);
     },
   });
-  ws.on("message", (data: Buffer) => {
-    if (!duplex.push(data)) {
-      ws.pause();
-      if (socket) pauseReading(socket);
-    }
-  });
-  ws.once("close", () => {
+  ws.onMessage = (data) => {
+    if (!duplex.push(data)) ws.pause();
+  };
+  void ws.closed.then(() => {
     duplex.push(null);
     duplex.destroy();
   });

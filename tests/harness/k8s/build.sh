@@ -4,13 +4,23 @@
 # outside the repository. Idempotent; two racing runs are serialised with flock and the
 # finished directory appears with one atomic rename, so a reader never sees half a build.
 #
-# usage: build.sh VERSION CACHE_ROOT      prints the directory holding the binaries
+# usage: build.sh VERSION CACHE_ROOT             the control plane into CACHE_ROOT/k8s-VERSION
+#        build.sh VERSION CACHE_ROOT NAME CMD...  only k8s.io/kubernetes/cmd/CMD... (no etcd)
+#                                                 into CACHE_ROOT/NAME-VERSION (bench: kubelet)
+# Prints the directory holding the binaries.
 set -euo pipefail
 
 version="${1:?kubernetes version, e.g. v1.35.4}"
 root="${2:?cache root}"
-final="$root/k8s-$version"
-bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+name="${3:-k8s}"
+if (($# > 3)); then
+  cmds=("${@:4}")
+  bins=("${cmds[@]}")
+else
+  cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  bins=(etcd "${cmds[@]}")
+fi
+final="$root/$name-$version"
 
 complete() {
   for b in "${bins[@]}"; do [[ -x "$final/$b" ]] || return 1; done
@@ -19,7 +29,7 @@ complete() {
 mkdir -p "$root"
 if complete; then echo "$final"; exit 0; fi
 
-exec 9>"$root/k8s-$version.lock"
+exec 9>"$root/$name-$version.lock"
 if command -v flock >/dev/null 2>&1; then flock 9; fi # macOS has no flock(1): no serialising
 if complete; then echo "$final"; exit 0; fi
 
@@ -47,7 +57,20 @@ minor="v0.${version#v1.}"
   echo ")"
 } >go.mod
 
-mkdir -p etcd
+{
+  echo "//go:build tools"
+  echo
+  echo "package tools"
+  echo
+  echo "import ("
+  for cmd in "${cmds[@]}"; do echo "	_ \"k8s.io/kubernetes/cmd/$cmd\""; done
+  echo ")"
+} >tools.go
+
+want_etcd=false
+[[ " ${bins[*]} " == *" etcd "* ]] && want_etcd=true
+if $want_etcd; then
+  mkdir -p etcd
 cat >etcd/main.go <<'GO'
 // etcd, built from the same module graph as the API server that talks to it.
 package main
@@ -60,31 +83,24 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 GO
-cat >tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
+fi
 
 echo "build-k8s: resolving dependencies" >&2
-etcd_version="$(sed -n 's#^[[:space:]]*go.etcd.io/etcd/server/v3 \(v[^ ]*\).*#\1#p' "$gomod")"
-GOFLAGS=-mod=mod go get "go.etcd.io/etcd/server/v3@$etcd_version" >&2
+if $want_etcd; then
+  etcd_version="$(sed -n 's#^[[:space:]]*go.etcd.io/etcd/server/v3 \(v[^ ]*\).*#\1#p' "$gomod")"
+  GOFLAGS=-mod=mod go get "go.etcd.io/etcd/server/v3@$etcd_version" >&2
+fi
 GOFLAGS=-mod=mod go mod tidy >&2
 
 mkdir -p out
-for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+for cmd in "${cmds[@]}"; do
   echo "build-k8s: building $cmd" >&2
   CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version" -o "out/$cmd" "k8s.io/kubernetes/cmd/$cmd" >&2
 done
-echo "build-k8s: building etcd" >&2
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o out/etcd ./etcd >&2
+if $want_etcd; then
+  echo "build-k8s: building etcd" >&2
+  CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o out/etcd ./etcd >&2
+fi
 
 rm -rf "$final.tmp"
 mv out "$final.tmp"
