@@ -52,6 +52,9 @@ export type OptionKey =
   | "authenticationTokenWebhookCacheTtl"
   | "authorizationWebhookCacheAuthorizedTtl"
   | "authorizationWebhookCacheUnauthorizedTtl"
+  | "tlsHandshakeTimeout"
+  | "requestHeaderTimeout"
+  | "idleConnectionTimeout"
   | "backend"
   | "cacheDir"
   | "bridgeInterface"
@@ -348,6 +351,41 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: "How long to cache 'denied' SubjectAccessReview answers; 0 keeps the " +
       "built-in default.",
     default: "0",
+  },
+  {
+    key: "tlsHandshakeTimeout",
+    flag: "tls-handshake-timeout",
+    env: "VZK_TLS_HANDSHAKE_TIMEOUT",
+    kind: "duration",
+    min: 1,
+    group: "serving",
+    valueName: "SECONDS",
+    description: "A connection that has not finished its TLS handshake by then is closed.",
+    default: "10",
+  },
+  {
+    key: "requestHeaderTimeout",
+    flag: "request-header-timeout",
+    env: "VZK_REQUEST_HEADER_TIMEOUT",
+    kind: "duration",
+    min: 1,
+    group: "serving",
+    valueName: "SECONDS",
+    description: "A connection that has not sent a whole request header by then, counted from " +
+      "its handshake, is closed (slow clients cannot hold connections open).",
+    default: "10",
+  },
+  {
+    key: "idleConnectionTimeout",
+    flag: "idle-connection-timeout",
+    env: "VZK_IDLE_CONNECTION_TIMEOUT",
+    kind: "duration",
+    min: 1,
+    group: "serving",
+    valueName: "SECONDS",
+    description: "A kept-alive connection with no request for this long is closed (streams " +
+      "have their own idle timeout of 4 h).",
+    default: "30",
   },
   // --- guests ---
   {

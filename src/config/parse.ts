@@ -105,6 +105,11 @@ function buildConfig(ctx: Ctx): Config {
     clientVerifyCaPath: readPath(ctx, "clientVerifyCa") ?? apiserverCaPath,
     noVerifyClients: readBool(ctx, "noVerifyClients"),
     authenticationTokenWebhook: readBool(ctx, "authenticationTokenWebhook"),
+    connectionTimeouts: {
+      tlsHandshakeSeconds: readNumber(ctx, "tlsHandshakeTimeout", toDuration) ?? 10,
+      requestHeaderSeconds: readNumber(ctx, "requestHeaderTimeout", toDuration) ?? 10,
+      idleSeconds: readNumber(ctx, "idleConnectionTimeout", toDuration) ?? 30,
+    },
     authenticationTokenWebhookCacheTtlSeconds:
       readNumber(ctx, "authenticationTokenWebhookCacheTtl", toDuration) ?? 0,
     authorizationWebhookCacheAuthorizedTtlSeconds:

@@ -39,6 +39,12 @@ export interface Config {
   clientVerifyCaPath?: string;
   noVerifyClients: boolean;
   authenticationTokenWebhook: boolean;
+  /** Kubelet API connections: TLS handshake, first request header, idle keep-alive (seconds). */
+  connectionTimeouts: {
+    tlsHandshakeSeconds: number;
+    requestHeaderSeconds: number;
+    idleSeconds: number;
+  };
   authenticationTokenWebhookCacheTtlSeconds: number;
   authorizationWebhookCacheAuthorizedTtlSeconds: number;
   authorizationWebhookCacheUnauthorizedTtlSeconds: number;

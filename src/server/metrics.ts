@@ -73,6 +73,8 @@ export interface ServerMetrics {
   bytes(kind: string, direction: "in" | "out", n: number): void;
   /** An authentication or authorisation refusal. */
   refused(code: 401 | 403): void;
+  /** A connection closed for taking too long: "tls-handshake" or "request-header". */
+  connectionTimedOut(phase: "tls-handshake" | "request-header"): void;
   /** Prometheus text, with `extra` gauges (name -> value) appended. */
   render(extra?: Record<string, { help: string; value: number }>): string;
 }
@@ -110,6 +112,11 @@ export function createServerMetrics(): ServerMetrics {
     "Requests refused by authentication (401) or authorisation (403).",
     "counter",
   );
+  const timedOut = new Family(
+    "vzk_kubelet_api_connection_timeouts_total",
+    "Connections closed because the TLS handshake or the first request header came too late.",
+    "counter",
+  );
   return {
     request(route, method, code, seconds) {
       requests.add({ route, method, code: String(code) }, 1);
@@ -127,9 +134,12 @@ export function createServerMetrics(): ServerMetrics {
     refused(code) {
       refusals.add({ code: String(code) }, 1);
     },
+    connectionTimedOut(phase) {
+      timedOut.add({ phase }, 1);
+    },
     render(extra = {}) {
       const out: string[] = [];
-      for (const f of [requests, sessions, upgrades, bytes, refusals]) f.render(out);
+      for (const f of [requests, sessions, upgrades, bytes, refusals, timedOut]) f.render(out);
       durations.render(out);
       const cpu = process.cpuUsage();
       const gauges: Record<string, { help: string; value: number; type?: string }> = {

@@ -45,7 +45,18 @@ export interface KubeletServerOptions {
   pods: PodDirectory;
   log: Logger;
   timeouts: StreamingTimeouts;
+  connectionTimeouts: ConnectionTimeouts;
   tlsReloadIntervalMs?: number;
+}
+
+/** Limits on a connection before it carries a request, and between its requests. */
+export interface ConnectionTimeouts {
+  /** The TLS handshake must finish within this. */
+  handshakeMs: number;
+  /** The first request's header must have arrived this long after the handshake. */
+  requestHeaderMs: number;
+  /** A kept-alive connection with no request for this long is closed. */
+  idleMs: number;
 }
 
 export interface KubeletServer {
@@ -75,7 +86,11 @@ export async function createKubeletServer(opts: KubeletServerOptions): Promise<K
     // Unverified certificates are not rejected in the handshake: such callers may still
     // present a bearer token, and otherwise get a 401 from authentication.
     rejectUnauthorized: false,
+    handshakeTimeout: opts.connectionTimeouts.handshakeMs,
   });
+  // Deno's node:http honours keepAliveTimeout but not headersTimeout/requestTimeout, so the
+  // header deadline is kept below, per connection.
+  server.keepAliveTimeout = opts.connectionTimeouts.idleMs;
   const watcher = watchTlsFiles(
     paths,
     material,
@@ -185,18 +200,42 @@ export async function createKubeletServer(opts: KubeletServerOptions): Promise<K
   }
 
   const sockets = new Set<Socket>();
+  const headerDeadlines = new Map<Socket, ReturnType<typeof setTimeout>>();
+  const requestArrived = (socket: unknown) => {
+    const timer = headerDeadlines.get(socket as Socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    headerDeadlines.delete(socket as Socket);
+  };
   server.on("secureConnection", (socket: Socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    headerDeadlines.set(
+      socket,
+      setTimeout(() => {
+        headerDeadlines.delete(socket);
+        metrics.connectionTimedOut("request-header");
+        log.debug("kubelet API: no request header in time; closing the connection", {
+          remote: socket.remoteAddress,
+        });
+        socket.destroy();
+      }, opts.connectionTimeouts.requestHeaderMs),
+    );
+    socket.once("close", () => {
+      sockets.delete(socket);
+      requestArrived(socket);
+    });
   });
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    requestArrived(req.socket);
     handle(req, { kind: "http", res });
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    requestArrived(socket);
     socket.on("error", () => {});
     handle(req, { kind: "upgrade", socket, head });
   });
   server.on("tlsClientError", (err: Error) => {
+    if (/timeout/i.test(err.message)) metrics.connectionTimedOut("tls-handshake");
     log.debug("kubelet API: TLS handshake failed", { error: err });
   });
 
@@ -226,6 +265,7 @@ export async function createKubeletServer(opts: KubeletServerOptions): Promise<K
         closing.abort();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const socket of sockets) socket.destroy();
+        for (const timer of headerDeadlines.values()) clearTimeout(timer);
         await closed;
         log.info("kubelet API stopped");
       })();

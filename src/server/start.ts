@@ -92,6 +92,11 @@ export async function startKubeletServer(
       idleTimeoutMs: deps.timeouts?.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
       creationTimeoutMs: deps.timeouts?.creationTimeoutMs ?? DEFAULTS.creationTimeoutMs,
     },
+    connectionTimeouts: {
+      handshakeMs: config.connectionTimeouts.tlsHandshakeSeconds * 1000,
+      requestHeaderMs: config.connectionTimeouts.requestHeaderSeconds * 1000,
+      idleMs: config.connectionTimeouts.idleSeconds * 1000,
+    },
     tlsReloadIntervalMs: deps.tlsReloadIntervalMs,
   });
 }

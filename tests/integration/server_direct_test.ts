@@ -7,106 +7,18 @@
 import "reflect-metadata";
 import assert from "node:assert/strict";
 import tls from "node:tls";
-import type * as k8s from "@kubernetes/client-node";
 // @deno-types="@types/ws"
 import { WebSocket } from "ws";
 import { createPki } from "../harness/pki.ts";
 import { freePort } from "../harness/ports.ts";
-import type { AuthApi } from "../../src/kube/auth.ts";
-import { createKubeletServer, type KubeletServer } from "../../src/server/server.ts";
-import { createLogger } from "../../src/telemetry/log.ts";
+import { pod, serveDirect as serve, spdyExec } from "../support/direct_server.ts";
 import { ScriptedRuntime } from "../support/scripted_runtime.ts";
 import { readAll, readIdentity, spdyUpgrade, type TlsIdentity } from "../support/spdy_client.ts";
 import { eventually } from "../support/world.ts";
 
-const log = createLogger({ level: (Deno.env.get("TEST_LOG_LEVEL") ?? "error") as "error" });
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const auth: AuthApi = {
-  reviewToken: (token) =>
-    Promise.resolve(
-      token === "good-token"
-        ? { authenticated: true, user: { username: "tester", groups: [] } }
-        : { authenticated: false, error: "bad token" },
-    ),
-  reviewAccess: () => Promise.resolve({ allowed: true }),
-};
-
-function pod(name: string): k8s.V1Pod {
-  return {
-    metadata: { name, namespace: "default", uid: `uid-${name}` },
-    spec: { containers: [{ name: "vm", image: "x" }] },
-  };
-}
-
-async function serve(
-  opts: {
-    certPath: string;
-    keyPath: string;
-    caPath: string;
-    verifyClients?: boolean;
-    idleTimeoutMs?: number;
-  },
-  runtime: ScriptedRuntime,
-  pods: Map<string, k8s.V1Pod>,
-): Promise<KubeletServer> {
-  return await createKubeletServer({
-    nodeName: "direct-node",
-    port: 0,
-    hostname: "127.0.0.1",
-    certPath: opts.certPath,
-    keyPath: opts.keyPath,
-    clientCaPath: opts.caPath,
-    verifyClients: opts.verifyClients ?? true,
-    auth,
-    tokenWebhook: true,
-    tokenTtlMs: 60_000,
-    allowedTtlMs: 60_000,
-    deniedTtlMs: 1_000,
-    runtime,
-    pods: {
-      get: (ns, name) => pods.get(`${ns}/${name}`),
-      list: () => [...pods.values()],
-    },
-    log,
-    timeouts: { idleTimeoutMs: opts.idleTimeoutMs ?? 60_000, creationTimeoutMs: 500 },
-    tlsReloadIntervalMs: 100,
-  });
-}
-
-/** exec over SPDY: opens the streams, sends `stdin`, returns stdout, stderr and the error channel. */
-async function spdyExec(
-  port: number,
-  id: TlsIdentity,
-  protocol: string,
-  command: string[],
-  stdin?: string,
-) {
-  const query = command.map((c) => `command=${encodeURIComponent(c)}`).join("&") +
-    `&output=1&error=1${stdin !== undefined ? "&input=1" : ""}`;
-  const up = await spdyUpgrade(port, `/exec/default/p1/vm?${query}`, id, [protocol]);
-  if (!up.ok) throw new Error(`upgrade refused: ${up.status} ${up.body}`);
-  const error = await up.session.openStream({ streamtype: "error" });
-  const input = stdin !== undefined
-    ? await up.session.openStream({ streamtype: "stdin" })
-    : undefined;
-  const out = await up.session.openStream({ streamtype: "stdout" });
-  const err = await up.session.openStream({ streamtype: "stderr" });
-  if (input) {
-    const w = input.writable.getWriter();
-    await w.write(enc(stdin!));
-    await w.close();
-  }
-  const [stdout, stderr, status] = await Promise.all([
-    readAll(out.readable),
-    readAll(err.readable),
-    readAll(error.readable),
-  ]);
-  up.session.destroy();
-  return { protocol: up.protocol, stdout: dec(stdout), stderr: dec(stderr), status: dec(status) };
-}
 
 function wsConnect(port: number, path: string, id: TlsIdentity, protocols: string[]) {
   const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, protocols, {
