@@ -5,6 +5,7 @@
 // @deno-types="@types/ssh2"
 import type { ClientChannel, ConnectConfig } from "ssh2";
 import type { SshCredentials } from "../config/types.ts";
+import { killTreeScript, markerFilter, trackedLine } from "./process_tree.ts";
 import { commandLine } from "./quote.ts";
 
 export interface SshTarget {
@@ -90,14 +91,27 @@ export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshS
   });
   const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
 
-  function execLine(line: string, io: SshIO = {}): Promise<number> {
+  /**
+   * Runs `line`. With a signal, the line announces its pid (process_tree.ts) so that an abort
+   * (the caller went away, a probe timed out) ends the whole process tree, not only the channel.
+   */
+  function run(line: string, execs: boolean, io: SshIO = {}): Promise<number> {
+    const tracked = io.signal !== undefined;
+    let pid: number | undefined;
+    const found = (p: number) => void (pid = p);
+    // The marker comes first on stderr; with a pty both streams are the terminal's output.
+    const out = tracked && io.tty ? markerFilter(io.stdout, found) : undefined;
+    const err = tracked && !io.tty ? markerFilter(io.stderr, found) : undefined;
+    const stdout = out ? (d: Uint8Array) => out.write(d) : io.stdout;
+    const stderr = err ? (d: Uint8Array) => err.write(d) : io.stderr;
+    const command = tracked ? trackedLine(line, execs) : line;
     return new Promise((resolve, reject) => {
       const opts = io.tty ? { pty: { rows: io.tty.rows, cols: io.tty.cols, term: "xterm" } } : {};
-      client.exec(line, opts, (err: Error | undefined, ch: ClientChannel) => {
-        if (err) return reject(new Error(`ssh ${t.host}: exec: ${err.message}`));
+      client.exec(command, opts, (e: Error | undefined, ch: ClientChannel) => {
+        if (e) return reject(new Error(`ssh ${t.host}: exec: ${e.message}`));
         let code: number | undefined;
-        ch.on("data", (d: Uint8Array) => deliver(ch, io.stdout, d));
-        ch.stderr.on("data", (d: Uint8Array) => deliver(ch.stderr, io.stderr, d));
+        ch.on("data", (d: Uint8Array) => deliver(ch, stdout, d));
+        ch.stderr.on("data", (d: Uint8Array) => deliver(ch.stderr, stderr, d));
         if (io.tty && io.resize) {
           (async () => {
             for await (const size of io.resize!) ch.setWindow(size.height, size.width, 0, 0);
@@ -106,19 +120,28 @@ export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshS
         ch.on("exit", (c: number | null, signal?: string) => {
           code = c ?? (signal ? 128 + signalNumber(signal) : 255);
         });
-        ch.on("close", () => resolve(code ?? 255));
-        io.signal?.addEventListener("abort", () => {
+        const abort = () => {
           ch.signal("KILL");
           ch.close();
-        }, { once: true });
+          if (pid !== undefined) {
+            run(killTreeScript(pid), false).catch(() => {});
+          }
+        };
+        ch.on("close", async () => {
+          io.signal?.removeEventListener("abort", abort);
+          await Promise.all([out?.flush(), err?.flush()]).catch(() => {});
+          resolve(code ?? 255);
+        });
+        if (io.signal?.aborted) abort();
+        else io.signal?.addEventListener("abort", abort, { once: true });
         feedStdin(ch, io.stdin).catch(() => ch.end());
       });
     });
   }
 
   return {
-    exec: (argv, io) => execLine(commandLine(argv, io?.env), io),
-    execLine,
+    exec: (argv, io) => run(commandLine(argv, io?.env), true, io),
+    execLine: (line, io) => run(line, false, io),
     // end() says goodbye; a guest that is already gone never answers, and the socket would
     // linger (FIN-WAIT) with its descriptor: destroy() it shortly after in any case.
     close: () => {

@@ -1,7 +1,8 @@
 // The VM container's driver: one run of a pod's first container is one VM. A start ensures
 // the image, takes a VM slot, creates (or adopts) the VM on the backend, boots it, learns its
 // IP and waits until SSH answers. The run ends once, at the VM's first stop or failure. Guest
-// I/O (exec, attach, stats) goes over the run's SSH session (vm_guest.ts).
+// I/O (exec, stats) goes over the run's SSH session (vm_guest.ts); attach is the VM's serial
+// console (vm_console.ts).
 
 import type * as k8s from "@kubernetes/client-node";
 import type { SshCredentials } from "../config/types.ts";
@@ -22,7 +23,8 @@ import {
   type ContainerRun,
   StartError,
 } from "./driver.ts";
-import { guestAttach, guestExec, guestStats, type GuestStatsState } from "./vm_guest.ts";
+import { guestExec, guestStats, type GuestStatsState } from "./vm_guest.ts";
+import { createVmConsole } from "./vm_console.ts";
 import { type ExecIO, type LogOptions, NotFoundError } from "./types.ts";
 
 export interface VmDriverDeps {
@@ -91,6 +93,7 @@ export function createVmDriver(
   let stopping: { graceful: boolean } | undefined;
   let endRun: ((exit: ContainerExit) => void) | undefined;
   const stats: GuestStatsState = {};
+  const consoles = createVmConsole();
   const { logDir } = hooks;
   const previousLog = `${logDir}/${container().name}.previous.log`;
   const previousIndex = `${logDir}/${container().name}.previous.idx`;
@@ -307,6 +310,7 @@ export function createVmDriver(
 
     async release() {
       up = false;
+      consoles.close();
       ssh?.close();
       ssh = undefined;
       const current = vm;
@@ -336,6 +340,7 @@ export function createVmDriver(
     address: () => Promise.resolve(podIP),
 
     detach() {
+      consoles.close();
       ssh?.close();
       ssh = undefined;
       endRun = undefined;
@@ -343,7 +348,18 @@ export function createVmDriver(
     },
 
     exec: (command: string[], io: ExecIO) => guestExec(session, () => env, command, io),
-    attach: (io: ExecIO) => guestAttach(session, () => env, io),
+    attach(io: ExecIO) {
+      if (!up || !vm) {
+        throw new Error(`pod ${podKey(pod())}: container ${container().name} is not running`);
+      }
+      const current = vm;
+      return consoles.attach({
+        socketPath: () => current.consoleSocketPath?.(),
+        logPath: consoleLog,
+        indexPath: consoleIndex,
+        ended: runEnded,
+      }, io);
+    },
     async logs(opts: LogOptions) {
       if (!opts.previous) {
         return consoleLogStream({ log: consoleLog, index: consoleIndex, ended: runEnded }, opts);

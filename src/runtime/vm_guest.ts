@@ -1,4 +1,4 @@
-// Guest I/O of the VM container over its SSH session: exec and attach with the kubelet API's
+// Guest I/O of the VM container over its SSH session: exec with the kubelet API's
 // streams (the caller's terminal size opens the pty), and CPU/memory samples for stats.
 
 import type { SshIO, SshSession } from "../guest/ssh.ts";
@@ -56,20 +56,6 @@ export function guestExec(
   io: ExecIO,
 ): Promise<number> {
   return withGuestIO(session, env, io, (ssh, sio) => ssh.exec(command, sio));
-}
-
-/** A VM has no main process to attach to: attach opens an interactive login shell. */
-export async function guestAttach(
-  session: () => Promise<SshSession>,
-  env: () => [string, string][],
-  io: ExecIO,
-): Promise<void> {
-  await withGuestIO(
-    session,
-    env,
-    io,
-    (ssh, sio) => ssh.execLine('exec "${SHELL:-/bin/sh}" -l', sio),
-  );
 }
 
 /** One CPU/memory sample of a Linux guest, with the CPU rate since the previous one. */

@@ -57,6 +57,11 @@ export interface Vm {
   ipAddress(signal: AbortSignal): Promise<string>;
   /** Path of the serial console log (appended while the VM runs). */
   consoleLogPath(): string;
+  /**
+   * A unix socket carrying the serial console both ways (what attach connects to), when the
+   * backend offers one; without it attach is read-only, from the console log.
+   */
+  consoleSocketPath?(): string | undefined;
   /** Stops if needed and removes everything the VM held (clones, tap, files). Idempotent. */
   destroy(): Promise<void>;
 }

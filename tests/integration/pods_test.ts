@@ -13,6 +13,7 @@ import { ScriptedRuntime } from "../support/scripted_runtime.ts";
 import { adminClients, eventually, nodeConfig, podEvents, testPod } from "../support/world.ts";
 import { kubectl } from "../support/kubelet_api_world.ts";
 import { scriptedPodRuntime } from "../support/scripted_backend.ts";
+import { clusterAccess } from "../../src/kube/objects.ts";
 
 const log = createLogger({ level: (Deno.env.get("TEST_LOG_LEVEL") ?? "error") as "error" });
 const NODE = "pods-node";
@@ -229,7 +230,8 @@ Deno.test({
     try {
       agent = await startAgent(config, {
         log,
-        runtime: ({ events }) => scriptedPodRuntime(events, log, stateDir),
+        runtime: ({ events, clients }) =>
+          scriptedPodRuntime(events, log, stateDir, clusterAccess(clients)),
       });
       await admin.core.createNamespacedPod({
         namespace: "default",

@@ -170,6 +170,92 @@ Deno.test({
         }
       });
 
+      await t.step("a kubectl exec whose client dies ends its processes in the guest", async () => {
+        const guestSleeps = async () =>
+          (await kubectl(["exec", "vm-a", "--", "ps", "-A", "-o", "args="])).stdout
+            .split("\n").filter((l) => /^sleep 61[12]$/.test(l.trim()));
+        for (const tty of [false, true]) {
+          const child = new Deno.Command(tty ? "script" : cp.kubectl, {
+            args: tty
+              ? [
+                "-qfec",
+                `${cp.kubectl} --kubeconfig ${cp.adminKubeconfig} exec -it vm-a -- ` +
+                `sh -c 'sleep 611 & sleep 612'`,
+                "/dev/null",
+              ]
+              : [
+                "--kubeconfig",
+                cp.adminKubeconfig,
+                "exec",
+                "vm-a",
+                "--",
+                "sh",
+                "-c",
+                "sleep 611 & sleep 612",
+              ],
+            stdin: "null",
+            stdout: "null",
+            stderr: "null",
+          }).spawn();
+          await eventually(
+            `both sleeps running (tty ${tty})`,
+            async () => (await guestSleeps()).length === 2,
+          );
+          // Gone without a goodbye: the API server drops its stream to the agent.
+          if (tty) {
+            await new Deno.Command("pkill", { args: ["-KILL", "-P", String(child.pid)] }).output();
+          }
+          child.kill("SIGKILL");
+          await child.status;
+          await eventually(
+            `the guest's sleeps ended (tty ${tty})`,
+            async () => (await guestSleeps()).length === 0,
+            20_000,
+          );
+        }
+      });
+
+      await t.step(
+        "kubectl attach -i is the VM's serial console, for two callers at once",
+        async () => {
+          const attachers = [0, 1].map(() =>
+            new Deno.Command(cp.kubectl, {
+              args: ["--kubeconfig", cp.adminKubeconfig, "attach", "-i", "vm-a"],
+              stdin: "piped",
+              stdout: "piped",
+              stderr: "null",
+            }).spawn()
+          );
+          const readers = attachers.map((a) => {
+            const r = { seen: "" };
+            void a.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+              new WritableStream({ write: (c) => void (r.seen += c) }),
+            ).catch(() => {});
+            return r;
+          });
+          try {
+            const input = attachers[0].stdin.getWriter();
+            // The first line may reach the guest before the second caller is attached: repeat.
+            await eventually(
+              "both callers see the console answer",
+              async () => {
+                await input.write(new TextEncoder().encode("hello-console\n"));
+                return readers.every((r) => r.seen.includes("guest: console read: hello-console"));
+              },
+              30_000,
+              1_000,
+            );
+            const logs = await kubectl(["logs", "vm-a", "--tail=20"]);
+            assert.match(logs.stdout, /guest: console read: hello-console/);
+          } finally {
+            for (const a of attachers) {
+              a.kill("SIGKILL");
+              await a.status;
+            }
+          }
+        },
+      );
+
       await t.step("the VM's console is the container's log", async () => {
         const stream = await agent!.runtime.containerLogs("default", "vm-a", "vm", {
           tailLines: 50,

@@ -3,6 +3,7 @@
 // and can be made to stop or fail on demand, including the double report (error, then
 // stopped) a real hypervisor may give. Never the product's backend: tests only.
 
+import type { ObjectReader } from "../../src/kube/objects.ts";
 import type { Vm, VmBackend, VmSpec, VmState } from "../../src/vm/types.ts";
 import type { HeldImage, ImageSource } from "../../src/runtime/images.ts";
 import type { SshSession } from "../../src/guest/ssh.ts";
@@ -124,6 +125,8 @@ export function scriptedPodRuntime(
     hook?: (argv: string[]) => number;
     /** First crash-loop back-off; the maximum is four times it (default 20 ms). */
     backoffMs?: number;
+    /** The API reader for volumes and env (config maps, secrets, tokens); none by default. */
+    reader?: ObjectReader;
   } = {},
 ) {
   return createPodRuntime({
@@ -145,5 +148,6 @@ export function scriptedPodRuntime(
     }),
     backoff: { initialMs: parts.backoffMs ?? 20, maxMs: 4 * (parts.backoffMs ?? 20) },
     connectGuest: scriptedSsh(parts.hook),
+    reader: parts.reader,
   });
 }

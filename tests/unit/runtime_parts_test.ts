@@ -84,6 +84,7 @@ Deno.test("qemu args: a Linux guest with direct kernel boot on a tap", () => {
     {
       disk: "/w/disk.qcow2",
       qmpSocket: "/w/qmp.sock",
+      consoleSocket: "/w/console.sock",
       consoleLog: "/w/console.log",
       pidFile: "/w/pid",
     },
@@ -94,7 +95,12 @@ Deno.test("qemu args: a Linux guest with direct kernel boot on a tap", () => {
   assert.equal(after("-cpu"), "max");
   assert.equal(after("-smp"), "2");
   assert.equal(after("-m"), "512M");
-  assert.equal(after("-serial"), "file:/w/console.log");
+  assert.equal(after("-serial"), "chardev:console");
+  assert.equal(
+    after("-chardev"),
+    "socket,id=console,path=/w/console.sock,server=on,wait=off," +
+      "logfile=/w/console.log,logappend=on",
+  );
   assert.equal(after("-qmp"), "unix:/w/qmp.sock,server=on,wait=off");
   assert.match(after("-drive"), /^file=\/w\/disk\.qcow2,if=virtio,format=qcow2/);
   assert.equal(after("-netdev"), "tap,id=net0,ifname=vzkt1,script=no,downscript=no");
@@ -112,7 +118,7 @@ Deno.test("qemu args: a Linux guest with direct kernel boot on a tap", () => {
       image: { os: "linux", disk: "/d" },
       workDir: "/w",
     },
-    { disk: "/d", qmpSocket: "/q", consoleLog: "/c", pidFile: "/p" },
+    { disk: "/d", qmpSocket: "/q", consoleSocket: "/s", consoleLog: "/c", pidFile: "/p" },
     { accel: "kvm", arch: "aarch64", tap: "t", mac: "m" },
   );
   assert.equal(kvm[kvm.indexOf("-machine") + 1], "virt,accel=kvm");

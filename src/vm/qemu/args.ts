@@ -7,6 +7,9 @@ export interface QemuPaths {
   /** Copy-on-write overlay of the image's disk. */
   disk: string;
   qmpSocket: string;
+  /** The serial console, both ways, for attach (one client at a time, served by QEMU). */
+  consoleSocket: string;
+  /** Everything the guest writes to its console, whether or not anyone is attached. */
   consoleLog: string;
   pidFile: string;
 }
@@ -39,8 +42,11 @@ export function qemuArgs(spec: VmSpec, paths: QemuPaths, c: QemuChoices): string
     "-no-user-config",
     "-display",
     "none",
+    "-chardev",
+    `socket,id=console,path=${paths.consoleSocket},server=on,wait=off,` +
+    `logfile=${paths.consoleLog},logappend=on`,
     "-serial",
-    `file:${paths.consoleLog}`,
+    "chardev:console",
     "-qmp",
     `unix:${paths.qmpSocket},server=on,wait=off`,
     "-pidfile",

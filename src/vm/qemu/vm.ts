@@ -89,11 +89,21 @@ export class QemuVm implements Vm {
     return `${this.spec.workDir}/console.log`;
   }
 
+  consoleSocketPath(): string | undefined {
+    const path = `${this.spec.workDir}/console.sock`;
+    try {
+      return Deno.statSync(path).isSocket ? path : undefined;
+    } catch {
+      return undefined; // a VM started before consoles were served both ways
+    }
+  }
+
   #paths() {
     const w = this.spec.workDir;
     return {
       disk: `${w}/disk.qcow2`,
       qmpSocket: `${w}/qmp.sock`,
+      consoleSocket: `${w}/console.sock`,
       consoleLog: this.consoleLogPath(),
       pidFile: `${w}/qemu.pid`,
     };
@@ -105,6 +115,7 @@ export class QemuVm implements Vm {
     try {
       await createTap(this.record.tap, this.deps.bridge);
       await Deno.remove(paths.qmpSocket).catch(() => {});
+      await Deno.remove(paths.consoleSocket).catch(() => {});
       await stopVirtiofsd(this.spec.workDir); // a failed start's, if any
       const shares = await startVirtiofsd(this.spec.workDir, this.spec.shares ?? []);
       const args = qemuArgs(this.spec, paths, {

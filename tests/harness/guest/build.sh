@@ -13,7 +13,7 @@
 set -euo pipefail
 
 root="${1:?cache root}"
-version=8   # bump when the guest's contents change
+version=9   # bump when the guest's contents change
 final="$root/guest-v$version"
 [[ -f "$final/initrd.img" ]] && { echo "$final"; exit 0; }
 mkdir -p "$root"
@@ -109,6 +109,8 @@ ip -4 addr show eth0 | sed -n 's/ *inet \([0-9.]*\).*/guest: eth0 address \1/p'
 dropbear -R -E -p 22 2>/var/log/dropbear.log
 echo "guest: sshd started"
 trap 'echo "guest: powering off"; sync; poweroff -f' USR2 TERM
+# The serial console answers each line it reads, so what attach sends can be seen.
+(while read -r line; do echo "guest: console read: $line"; done) </dev/ttyS0 >/dev/ttyS0 2>&1 &
 while :; do sleep 3600 & wait $!; done
 INIT
 chmod +x rootfs/init
