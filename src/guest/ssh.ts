@@ -4,6 +4,7 @@
 
 // @deno-types="@types/ssh2"
 import type { ClientChannel, ConnectConfig } from "ssh2";
+import net from "node:net";
 import type { SshCredentials } from "../config/types.ts";
 import { killTreeScript, markerFilter, trackedLine } from "./process_tree.ts";
 import { commandLine } from "./quote.ts";
@@ -72,6 +73,10 @@ export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshS
   // @deno-types="@types/ssh2"
   const { Client } = await import("ssh2");
   const client = new Client();
+  // Our own socket: ssh2's destroy() does nothing once end() has run, and a guest that is
+  // already gone never answers the goodbye, so close() must be able to drop the socket itself.
+  const sock = net.connect({ host: t.host, port: t.port ?? 22 });
+  cfg.sock = sock;
   let ready = false;
   await new Promise<void>((resolve, reject) => {
     client.once("ready", () => {
@@ -86,6 +91,7 @@ export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshS
       if (ready) return;
       reject(new Error(`ssh ${t.host}: ${err.message}`));
       client.destroy();
+      sock.destroy();
     });
     client.connect(cfg);
   });
@@ -143,10 +149,10 @@ export async function connectSsh(t: SshTarget, timeoutMs = 10_000): Promise<SshS
     exec: (argv, io) => run(commandLine(argv, io?.env), true, io),
     execLine: (line, io) => run(line, false, io),
     // end() says goodbye; a guest that is already gone never answers, and the socket would
-    // linger (FIN-WAIT) with its descriptor: destroy() it shortly after in any case.
+    // linger (FIN-WAIT) with its descriptor: destroy it shortly after in any case.
     close: () => {
       client.end();
-      Deno.unrefTimer(setTimeout(() => client.destroy(), 1_000));
+      Deno.unrefTimer(setTimeout(() => sock.destroy(), 1_000));
     },
     closed,
   };
@@ -181,7 +187,8 @@ export async function waitForSsh(
       return await connectSsh(t, Math.min(5_000, Math.max(1_000, end - Date.now())));
     } catch (err) {
       last = err;
-      await new Promise((r) => setTimeout(r, 500));
+      // A guest whose sshd is not up yet refuses at once: try again soon.
+      await new Promise((r) => setTimeout(r, 200));
     }
   }
   throw new Error(

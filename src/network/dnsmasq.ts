@@ -53,6 +53,9 @@ async function spawnDnsmasq(opts: DnsmasqOptions, leasesFile: string, pidFile: s
       `--dhcp-leasefile=${leasesFile}`,
       `--pid-file=${pidFile}`,
       "--dhcp-authoritative",
+      // No ping before an offer: the agent owns this subnet, and dnsmasq's ping check held every
+      // guest's first offer back by about 3 s (measured: DHCP 3.5 s -> 0.2 s).
+      "--no-ping",
       `--log-facility=${opts.dir}/dnsmasq.log`,
       "--log-dhcp",
     ],
