@@ -12,7 +12,7 @@ import { type ContainerEntry, newContainerEntry } from "./lifecycle.ts";
 import { containerRestartPolicy } from "./restart.ts";
 import { createVmDriver, type VmDriver, type VmDriverDeps } from "./vm_driver.ts";
 import { planVolumes } from "../volumes/plan.ts";
-import { PodVolumes, vmVolumes } from "../volumes/pod_volumes.ts";
+import { PodVolumes, vmVolumes, type VolumeTiming } from "../volumes/pod_volumes.ts";
 import type { DownwardContext } from "../volumes/downward.ts";
 import { resolveEnv } from "./env.ts";
 import { API_SERVICE_NAME, type ApiProxy, apiServiceEnv } from "../network/api_proxy.ts";
@@ -43,7 +43,7 @@ export interface EntryDeps {
   log: Logger;
   backoff?: { initialMs: number; maxMs: number };
   /** How often config map, secret, downward API and token volumes are refreshed. */
-  volumeRefreshMs?: number;
+  volumeTiming?: VolumeTiming;
 }
 
 export interface PodEntry {
@@ -89,7 +89,7 @@ export function newPodEntry(pod: k8s.V1Pod, deps: EntryDeps): PodEntry {
     acceptedAt: new Date(),
     abort: new AbortController(),
     sandboxReady: false,
-    volumeRefreshMs: deps.volumeRefreshMs,
+    volumeRefreshMs: deps.volumeTiming?.refreshMs,
   } as PodEntry;
   const downward = (container?: k8s.V1Container): DownwardContext => ({
     pod: e.pod,
@@ -105,6 +105,7 @@ export function newPodEntry(pod: k8s.V1Pod, deps: EntryDeps): PodEntry {
     reader: deps.reader,
     downward: () => downward(),
     log: deps.log.with({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}` }),
+    tokenRefreshFraction: deps.volumeTiming?.tokenRefreshFraction,
   });
   const dockerDriver = (list: "initContainers" | "containers", index: number) => {
     const spec = () => e.pod.spec![list]![index];

@@ -15,6 +15,7 @@ import { createUnavailableRuntime } from "./unavailable.ts";
 import { createPodRuntime } from "./pod_runtime.ts";
 import { agentImages, type ImageGcTiming } from "./agent_images.ts";
 import type { VmBackend } from "../vm/types.ts";
+import type { VolumeTiming } from "../volumes/pod_volumes.ts";
 import { type ApiProxy, createApiProxy } from "../network/api_proxy.ts";
 import { createQemuBackend } from "../vm/qemu/backend.ts";
 import { DockerEngine } from "../containers/engine.ts";
@@ -79,8 +80,8 @@ export interface RuntimeContext {
   restartBackoff?: { initialMs: number; maxMs: number };
   /** The API server's URL (the kubeconfig's): pods reach it through the agent's proxy. */
   apiServer?: string;
-  /** How often volumes from the API are refreshed (a minute unless a test shortens it). */
-  volumeRefreshMs?: number;
+  /** How often volumes from the API and their tokens are refreshed (tests shorten it). */
+  volumeTiming?: VolumeTiming;
 }
 
 export async function selectRuntime(config: Config, ctx: RuntimeContext): Promise<PodRuntime> {
@@ -126,7 +127,7 @@ export async function selectRuntime(config: Config, ctx: RuntimeContext): Promis
       },
       admission: admission(limits),
       backoff: ctx.restartBackoff,
-      volumeRefreshMs: ctx.volumeRefreshMs,
+      volumeTiming: ctx.volumeTiming,
       apiProxy,
     });
   } catch (err) {

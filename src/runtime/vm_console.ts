@@ -36,10 +36,21 @@ export const READ_ONLY_NOTICE = "this VM's console takes no input here: attach i
 
 export function createVmConsole() {
   const hubs = new Map<string, Hub>();
+  /** Connections being opened: callers attaching at once share one (QEMU serves one client). */
+  const opening = new Map<string, Promise<Hub>>();
 
-  async function hubFor(path: string): Promise<Hub> {
+  function hubFor(path: string): Promise<Hub> {
     const existing = hubs.get(path);
-    if (existing) return existing;
+    if (existing) return Promise.resolve(existing);
+    let pending = opening.get(path);
+    if (!pending) {
+      pending = openHub(path).finally(() => opening.delete(path));
+      opening.set(path, pending);
+    }
+    return pending;
+  }
+
+  async function openHub(path: string): Promise<Hub> {
     const conn = await Deno.connect({ transport: "unix", path });
     const hub: Hub = { conn, attached: new Set() };
     hubs.set(path, hub);

@@ -21,6 +21,15 @@ export interface PodVolumesDeps {
   /** The pod as it is now and what the downward API reports of it. */
   downward: () => DownwardContext;
   log: Logger;
+  /** Share of a token's lifetime after which it is requested again (the kubelet's 0.8). */
+  tokenRefreshFraction?: number;
+}
+
+/** How often a pod's volumes are refreshed, and when its tokens are; tests shorten both. */
+export interface VolumeTiming {
+  /** Config maps, secrets, downward API and tokens are read again this often (a minute). */
+  refreshMs?: number;
+  tokenRefreshFraction?: number;
 }
 
 /** One volume a container mounts, resolved to where its content is on this host. */
@@ -42,7 +51,14 @@ export class PodVolumes {
   readonly #tokens?: PodTokens;
 
   constructor(readonly plan: VolumePlan, private readonly deps: PodVolumesDeps) {
-    if (deps.reader) this.#tokens = new PodTokens(deps.downward().pod, deps.reader);
+    if (deps.reader) {
+      this.#tokens = new PodTokens(
+        deps.downward().pod,
+        deps.reader,
+        Date.now,
+        deps.tokenRefreshFraction,
+      );
+    }
   }
 
   get root(): string {

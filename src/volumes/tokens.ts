@@ -14,10 +14,26 @@ interface Held {
   expiresAt: number;
 }
 
+/** The kubelet's share of a token's lifetime after which it is requested again. */
+export const TOKEN_REFRESH_FRACTION = 0.8;
+
+/** When a token issued at `issuedAt`, expiring at `expiresAt`, is requested again. */
+export function tokenRefreshAt(
+  issuedAt: number,
+  expiresAt: number,
+  fraction = TOKEN_REFRESH_FRACTION,
+): number {
+  return Math.min(issuedAt + fraction * (expiresAt - issuedAt), issuedAt + DAY_MS);
+}
+
 /** Whether a token issued at `issuedAt`, expiring at `expiresAt`, should be requested again. */
-export function tokenNeedsRefresh(issuedAt: number, expiresAt: number, now: number): boolean {
-  const ttl = expiresAt - issuedAt;
-  return now >= issuedAt + 0.8 * ttl || now - issuedAt >= DAY_MS;
+export function tokenNeedsRefresh(
+  issuedAt: number,
+  expiresAt: number,
+  now: number,
+  fraction = TOKEN_REFRESH_FRACTION,
+): boolean {
+  return now >= tokenRefreshAt(issuedAt, expiresAt, fraction);
 }
 
 /** The tokens of one pod, by audience and lifetime. */
@@ -28,13 +44,17 @@ export class PodTokens {
     private readonly pod: k8s.V1Pod,
     private readonly reader: ObjectReader,
     private readonly now: () => number = Date.now,
+    /** Tests: a smaller share of the lifetime (the API allows no token under 10 minutes). */
+    private readonly fraction = TOKEN_REFRESH_FRACTION,
   ) {}
 
   /** A valid token for `audience` (the API server's when empty) and `expirationSeconds`. */
   async token(audience: string | undefined, expirationSeconds: number): Promise<string> {
     const key = `${audience ?? ""}\n${expirationSeconds}`;
     const held = this.#held.get(key);
-    if (held && !tokenNeedsRefresh(held.issuedAt, held.expiresAt, this.now())) return held.token;
+    if (held && !tokenNeedsRefresh(held.issuedAt, held.expiresAt, this.now(), this.fraction)) {
+      return held.token;
+    }
     const m = this.pod.metadata!;
     const sa = this.pod.spec?.serviceAccountName || "default";
     const issuedAt = this.now();
@@ -58,7 +78,7 @@ export class PodTokens {
   nextRefreshAt(): number | undefined {
     let next: number | undefined;
     for (const h of this.#held.values()) {
-      const at = Math.min(h.issuedAt + 0.8 * (h.expiresAt - h.issuedAt), h.issuedAt + DAY_MS);
+      const at = tokenRefreshAt(h.issuedAt, h.expiresAt, this.fraction);
       next = next === undefined ? at : Math.min(next, at);
     }
     return next;

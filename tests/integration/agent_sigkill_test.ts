@@ -1,11 +1,14 @@
-// The agent process killed with SIGKILL while a VM pod runs, then started again: the VM
-// (a daemonized QEMU) is adopted, the pod stays Running on the same process and address,
-// and no second dnsmasq or stray tap is left behind.
+// The agent process killed with SIGKILL while a hybrid pod runs (the VM and a Docker sidecar),
+// then started again: the VM (a daemonized QEMU) and the sidecar are adopted, the pod stays
+// Running on the same process, container and address, and no second dnsmasq, container or
+// stray tap is left behind; deleting the pod then removes all of it.
 
 import assert from "node:assert/strict";
 import { startControlPlane } from "../harness/control_plane.ts";
 import { startRegistry } from "../harness/registry.ts";
 import { testGuest } from "../harness/guest.ts";
+import { pushBusyboxImage, startDocker } from "../harness/docker.ts";
+import { LABEL_NODE } from "../../src/containers/names.ts";
 import { removeBridge, tapsOn } from "../../src/network/linux_bridge.ts";
 import { pidAlive } from "../../src/vm/qemu/vm.ts";
 import { adminClients, denoDirEnv, eventually, nodeEnv, testPod } from "../support/world.ts";
@@ -43,6 +46,15 @@ Deno.test({
     const registry = await startRegistry({ dir: regDir });
     const cache = await Deno.makeTempDir({ prefix: "vzk-sigkill-cache-" });
     const bridge = `vzks${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    const docker = await startDocker({ dir: `${regDir}/docker` });
+    const containers = async () =>
+      (await docker.docker([
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        `label=${LABEL_NODE}=${NODE}`,
+      ])).stdout.split(/\s+/).filter(Boolean);
     const admin = adminClients(cp);
     const agents: Deno.ChildProcess[] = [];
     const spawnAgent = async () => {
@@ -59,6 +71,7 @@ Deno.test({
           `--qemu-subnet=10.249.${Math.floor(Math.random() * 250) + 1}.0/24`,
           "--qemu-nat=false",
           "--max-vms=1",
+          `--docker-network=${docker.network}`,
         ],
         env: {
           ...(await nodeEnv(cp, NODE)),
@@ -67,7 +80,7 @@ Deno.test({
           ...denoDirEnv(),
           VZ_SSH_USER: guest.rootUser,
           VZ_SSH_PRIVATE_KEY_PATH: guest.privateKeyPath,
-          DOCKER_HOST: `unix://${cache}/none.sock`,
+          DOCKER_HOST: docker.host,
         },
         clearEnv: true,
         stdin: "null",
@@ -82,9 +95,18 @@ Deno.test({
       p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
     try {
       const image = await pushTestGuest(guest, registry.host);
+      const busybox = await pushBusyboxImage(docker, registry.host, regDir);
       const first = await spawnAgent();
       const pod = testPod("survivor", NODE, {
-        containers: [{ name: "vm", image, resources: { requests: { cpu: "1", memory: "256Mi" } } }],
+        grace: 5,
+        containers: [
+          { name: "vm", image, resources: { requests: { cpu: "1", memory: "256Mi" } } },
+          {
+            name: "side",
+            image: busybox,
+            command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+          },
+        ],
       });
       const created = await admin.core.createNamespacedPod({ namespace: "default", body: pod });
       const before = await eventually("survivor Ready", async () => {
@@ -94,6 +116,10 @@ Deno.test({
       const vmJson = `${cache}/vms/${created.metadata!.uid}/vm.json`;
       const qemuPid = JSON.parse(await Deno.readTextFile(vmJson)).pid;
       assert.equal(dnsmasqPids(bridge).length, 1);
+      const sidecars = await containers();
+      assert.equal(sidecars.length, 1, "one sidecar container");
+      const sideStatus = before.status?.containerStatuses?.find((c) => c.name === "side");
+      assert.equal(sideStatus?.containerID, `docker://${sidecars[0]}`);
 
       first.kill("SIGKILL");
       await first.status;
@@ -110,7 +136,8 @@ Deno.test({
       await eventually("restarted agent reports the pod", async () => {
         const p = await read();
         const cs = p.status?.containerStatuses?.[0];
-        return ready(p) && cs?.state?.running &&
+        const side = p.status?.containerStatuses?.find((c) => c.name === "side");
+        return ready(p) && cs?.state?.running && side?.state?.running &&
           JSON.parse(await Deno.readTextFile(vmJson)).pid === qemuPid;
       }, 120_000);
       const after = await read();
@@ -118,11 +145,16 @@ Deno.test({
       assert.ok(pidAlive(qemuPid));
       assert.equal(dnsmasqPids(bridge).length, 1, "exactly one dnsmasq after the restart");
       assert.equal((await tapsOn(bridge)).length, 1, "exactly one tap");
+      assert.deepEqual(await containers(), sidecars, "the same sidecar, adopted, not a second");
+      const sideAfter = after.status?.containerStatuses?.find((c) => c.name === "side");
+      assert.equal(sideAfter?.containerID, `docker://${sidecars[0]}`);
+      assert.equal(sideAfter?.restartCount, 0);
 
       await admin.core.deleteNamespacedPod({ name: "survivor", namespace: "default" });
       await eventually("survivor gone", () => read().then(() => false, () => true), 60_000);
       assert.equal(pidAlive(qemuPid), false);
       assert.deepEqual(await tapsOn(bridge), []);
+      assert.deepEqual(await containers(), [], "the sidecar is removed with the pod");
     } finally {
       for (const a of agents) {
         try {
@@ -130,6 +162,7 @@ Deno.test({
         } catch { /* exited */ }
         await a.status;
       }
+      await docker.stop().catch(() => {});
       await registry.stop();
       await cp.stop();
       for (const pid of dnsmasqPids(bridge)) Deno.kill(pid, "SIGKILL");

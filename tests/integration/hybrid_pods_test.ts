@@ -210,30 +210,65 @@ Deno.test({
         await w.remove("with-init");
       });
 
-      await t.step("a native sidecar starts before the VM and keeps running", async () => {
-        await w.create(pod(w, "native", {
-          init: [{
-            name: "helper",
-            image: busybox,
-            restartPolicy: "Always",
-            command: ["sh", "-c", "echo helper-up; exec sleep 3600"],
-          }],
-        }));
-        const p = await w.waitReady("native");
-        const helper = status(p, "helper")!;
-        assert.ok(helper.state?.running, JSON.stringify(helper));
-        assert.equal(helper.started, true);
-        assert.equal(helper.ready, true);
-        assert.ok(
-          new Date(helper.state!.running!.startedAt!) <=
-            new Date(status(p, "vm")!.state!.running!.startedAt!),
-          "the sidecar started first",
-        );
-        assert.equal(p.status?.conditions?.find((c) => c.type === "Initialized")?.status, "True");
-        assert.equal((await w.kubectl(["logs", "native", "-c", "helper"])).stdout, "helper-up\n");
-        await w.remove("native");
-        assert.deepEqual(await nodeContainers(w), []);
-      });
+      await t.step(
+        "a native sidecar starts before the VM; attach -i reaches a sidecar",
+        async () => {
+          await w.create(pod(w, "native", {
+            init: [{
+              name: "helper",
+              image: busybox,
+              restartPolicy: "Always",
+              command: ["sh", "-c", "echo helper-up; exec sleep 3600"],
+            }],
+            containers: [{
+              name: "echo",
+              image: busybox,
+              stdin: true,
+              command: ["sh", "-c", 'while read -r l; do echo "echo read: $l"; done'],
+            }],
+          }));
+          const p = await w.waitReady("native");
+          const helper = status(p, "helper")!;
+          assert.ok(helper.state?.running, JSON.stringify(helper));
+          assert.equal(helper.started, true);
+          assert.equal(helper.ready, true);
+          assert.ok(
+            new Date(helper.state!.running!.startedAt!) <=
+              new Date(status(p, "vm")!.state!.running!.startedAt!),
+            "the sidecar started first",
+          );
+          assert.equal(p.status?.conditions?.find((c) => c.type === "Initialized")?.status, "True");
+          assert.equal((await w.kubectl(["logs", "native", "-c", "helper"])).stdout, "helper-up\n");
+          // attach is the container's main process: what is typed reaches it, its answer comes back.
+          const attach = new Deno.Command(w.cp.kubectl, {
+            args: ["--kubeconfig", w.cp.adminKubeconfig, "attach", "-i", "native", "-c", "echo"],
+            stdin: "piped",
+            stdout: "piped",
+            stderr: "null",
+          }).spawn();
+          let seen = "";
+          void attach.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+            new WritableStream({ write: (c) => void (seen += c) }),
+          ).catch(() => {});
+          const input = attach.stdin.getWriter();
+          try {
+            await eventually(
+              "the sidecar answers through attach",
+              async () => {
+                await input.write(new TextEncoder().encode("hello-side\n"));
+                return seen.includes("echo read: hello-side");
+              },
+              30_000,
+              1_000,
+            );
+          } finally {
+            attach.kill("SIGKILL");
+            await attach.status;
+          }
+          await w.remove("native");
+          assert.deepEqual(await nodeContainers(w), []);
+        },
+      );
 
       await t.step(
         "a sidecar's image from the password-protected registry with pull secrets",

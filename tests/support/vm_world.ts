@@ -14,6 +14,7 @@ import { clusterAccess } from "../../src/kube/objects.ts";
 import { removeBridge } from "../../src/network/linux_bridge.ts";
 import { createLogger } from "../../src/telemetry/log.ts";
 import type { Config } from "../../src/config/types.ts";
+import type { VolumeTiming } from "../../src/volumes/pod_volumes.ts";
 import type { KubeClients } from "../../src/kube/client.ts";
 import { adminClients, eventually, nodeConfig } from "./world.ts";
 import { pushTestGuest } from "./guest_image.ts";
@@ -61,7 +62,7 @@ export async function startVmWorld(opts: {
   /** Crash-loop back-off of the agent (the kubelet's when unset). */
   restartBackoff?: { initialMs: number; maxMs: number };
   /** How often the agent refreshes volumes (a minute when unset). */
-  volumeRefreshMs?: number;
+  volumeTiming?: VolumeTiming;
 }): Promise<VmWorld> {
   const guest = await testGuest();
   const cp = await startControlPlane();
@@ -118,7 +119,7 @@ export async function startVmWorld(opts: {
             log,
             ...clusterAccess(clients),
             restartBackoff: opts.restartBackoff,
-            volumeRefreshMs: opts.volumeRefreshMs,
+            volumeTiming: opts.volumeTiming,
           }),
       });
     agent = await start();

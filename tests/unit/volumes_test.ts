@@ -237,6 +237,8 @@ Deno.test("tokens: requested again at 80 % of their lifetime or after a day", as
   assert.equal(tokenNeedsRefresh(0, 1000, 799), false);
   assert.equal(tokenNeedsRefresh(0, 1000, 800), true);
   assert.equal(tokenNeedsRefresh(0, 10 * 86_400_000, 86_400_000), true, "a day old");
+  assert.equal(tokenNeedsRefresh(0, 1000, 9, 0.01), false, "a test's shorter share");
+  assert.equal(tokenNeedsRefresh(0, 1000, 10, 0.01), true);
   let now = 1_000_000;
   tokenCalls.length = 0;
   const clocked: ObjectReader = {
