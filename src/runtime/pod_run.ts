@@ -4,6 +4,7 @@
 // Stop: preStop hooks and stops of the regular containers within the grace period, then the
 // native sidecars in reverse order, as the kubelet ends them.
 
+import { overLimitMessage } from "../volumes/usage.ts";
 import type { LifecycleHost } from "./lifecycle.ts";
 import { type ContainerEntry, runLifecycle } from "./lifecycle.ts";
 import { toTerminated } from "./container_state.ts";
@@ -76,6 +77,11 @@ async function refreshVolumes(e: PodEntry, host: LifecycleHost, signal: AbortSig
     if (signal.aborted) return;
     for (const problem of await e.volumes.refresh()) {
       host.podEvent("Warning", "FailedMount", problem);
+    }
+    // The kubelet evicts a pod over an emptyDir's sizeLimit; this agent says so and keeps it.
+    for (const s of await e.volumes.stats().catch(() => [])) {
+      const over = overLimitMessage(s);
+      if (over) host.podEvent("Warning", "VolumeOverLimit", over);
     }
   }
 }

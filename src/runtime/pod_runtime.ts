@@ -303,6 +303,7 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
           startTime: e.pod.status?.startTime ?? e.acceptedAt,
           time: new Date(),
           containers,
+          volumes: await e.volumes.stats().catch(() => undefined),
         });
       }
       return out;

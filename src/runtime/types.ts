@@ -1,6 +1,7 @@
 // The PodRuntime contract: the only thing the pod controller and the kubelet API talk to.
 // A runtime turns one pod into a VM plus sidecars and reports what is happening to it.
 
+import type { VolumeStats } from "../volumes/usage.ts";
 import type * as k8s from "@kubernetes/client-node";
 
 /** What the node controller reports about the runtime. */
@@ -94,6 +95,8 @@ export interface PodStats {
   uid: string;
   startTime?: Date;
   containers: ContainerStats[];
+  /** Usage of the pod's emptyDir volumes. */
+  volumes?: VolumeStats[];
   /** When these figures were taken. */
   time: Date;
 }

@@ -41,6 +41,14 @@ export interface Summary {
     containers: { name: string; startTime?: string; cpu: CpuStats; memory: MemoryStats }[];
     cpu: CpuStats;
     memory: MemoryStats;
+    volume?: {
+      time: string;
+      name: string;
+      usedBytes: number;
+      inodesUsed: number;
+      capacityBytes?: number;
+      availableBytes?: number;
+    }[];
   }[];
 }
 
@@ -99,6 +107,7 @@ export function summary(nodeName: string, node: NodeSample, pods: PodStats[]): S
           usageBytes: sumDefined(p.containers.map((c) => c.memoryUsageBytes)),
           workingSetBytes: sumDefined(p.containers.map((c) => c.memoryWorkingSetBytes)),
         },
+        volume: p.volumes?.length ? p.volumes.map((v) => ({ time, ...v })) : undefined,
       };
     }),
   };

@@ -13,6 +13,7 @@ import { setUpHostPath } from "./host_path.ts";
 import { VolumeError, volumeFiles } from "./payload.ts";
 import type { PlannedMount, PlannedVolume, VolumePlan } from "./plan.ts";
 import { PodTokens } from "./tokens.ts";
+import { emptyDirStats, type VolumeStats } from "./usage.ts";
 
 export interface PodVolumesDeps {
   /** <podsDir>/<uid>: volumes go under its volumes/ directory. */
@@ -132,6 +133,17 @@ export class PodVolumes {
       }
     }
     return problems;
+  }
+
+  /** Usage of the pod's emptyDir volumes (for /stats/summary and the sizeLimit check). */
+  async stats(): Promise<VolumeStats[]> {
+    const out: VolumeStats[] = [];
+    for (const v of this.plan.volumes) {
+      const dir = this.#dirs.get(v.name);
+      if (v.kind !== "emptyDir" || !dir) continue;
+      out.push(await emptyDirStats(v.name, dir, parseQuantity(v.source.emptyDir?.sizeLimit)));
+    }
+    return out;
   }
 
   /** When a token will need requesting again (the refresh loop wakes up for it). */

@@ -86,7 +86,7 @@ Deno.test({
               },
             },
             { name: "secret", secret: { secretName: "app-secret", defaultMode: 0o400 } },
-            { name: "shared", emptyDir: {} },
+            { name: "shared", emptyDir: { sizeLimit: "64Mi" } },
             { name: "host", hostPath: { path: `${hostDir}/made`, type: "DirectoryOrCreate" } },
             {
               name: "info",
@@ -163,6 +163,16 @@ Deno.test({
           await inVm("files", "echo from-vm > /shared/vm.txt");
           assert.equal((await inSide("files", "cat /shared/vm.txt")).stdout, "from-vm\n");
           assert.equal((await inSide("files", "cat /cfg/app.conf")).stdout, "mode=fast\n");
+          // The emptyDir's usage against its sizeLimit, in /stats/summary through the API server.
+          const summary = JSON.parse(
+            (await w.kubectl(["get", "--raw", `/api/v1/nodes/${NODE}/proxy/stats/summary`]))
+              .stdout,
+          );
+          const shared = summary.pods
+            .find((p: { podRef: { name: string } }) => p.podRef.name === "files")
+            ?.volume?.find((v: { name: string }) => v.name === "shared");
+          assert.equal(shared?.capacityBytes, 64 * 2 ** 20, JSON.stringify(shared));
+          assert.ok(shared.usedBytes > 0 && shared.inodesUsed >= 3, JSON.stringify(shared));
           // hostPath DirectoryOrCreate made the directory; the guest writes into it.
           await inVm("files", "echo on-host > /host/out.txt");
           assert.equal(await Deno.readTextFile(`${hostDir}/made/out.txt`), "on-host\n");

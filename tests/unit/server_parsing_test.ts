@@ -150,8 +150,23 @@ Deno.test("server parsing: stats summary and resource metrics formats", () => {
       },
       { name: "b", cpuUsageCoreNanoSeconds: 1e9, memoryWorkingSetBytes: 5 },
     ],
+    volumes: [{
+      name: "scratch",
+      usedBytes: 4096,
+      inodesUsed: 2,
+      capacityBytes: 8192,
+      availableBytes: 4096,
+    }],
   }];
   const s = summary("n1", node, pods);
+  assert.deepEqual(s.pods[0].volume, [{
+    time: new Date(2_000_000).toISOString(),
+    name: "scratch",
+    usedBytes: 4096,
+    inodesUsed: 2,
+    capacityBytes: 8192,
+    availableBytes: 4096,
+  }]);
   assert.equal(s.node.nodeName, "n1");
   assert.equal(s.node.memory.workingSetBytes, 600);
   assert.equal(s.pods[0].cpu.usageCoreNanoSeconds, 3e9);

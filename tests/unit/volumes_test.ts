@@ -12,6 +12,7 @@ import { setUpHostPath } from "../../src/volumes/host_path.ts";
 import { PodTokens, tokenNeedsRefresh } from "../../src/volumes/tokens.ts";
 import { formatMap } from "../../src/volumes/downward.ts";
 import { PodVolumes } from "../../src/volumes/pod_volumes.ts";
+import { overLimitMessage } from "../../src/volumes/usage.ts";
 import type { ObjectReader, TokenRequestSpec } from "../../src/kube/objects.ts";
 import { silentLogger } from "../../src/telemetry/log.ts";
 
@@ -293,7 +294,10 @@ Deno.test("pod volumes: set up, Docker binds, refresh on change, tear down", asy
   };
   const { plan } = planVolumes({
     spec: {
-      volumes: [{ name: "cfg", configMap: { name: "app" } }, { name: "scratch", emptyDir: {} }],
+      volumes: [
+        { name: "cfg", configMap: { name: "app" } },
+        { name: "scratch", emptyDir: { sizeLimit: "8Ki" } },
+      ],
       containers: [{
         name: "side",
         volumeMounts: [
@@ -318,6 +322,23 @@ Deno.test("pod volumes: set up, Docker binds, refresh on change, tear down", asy
     assert.ok((await Deno.stat(`${podDir}/volumes/empty-dir/scratch/side`)).isDirectory);
     assert.equal((await Deno.stat(`${podDir}/volumes/empty-dir/scratch`)).mode! & 0o777, 0o777);
     assert.equal(await Deno.readTextFile(`${podDir}/volumes/config-map/cfg/mode`), "fast");
+    // Usage is reported against the sizeLimit; going over it is said.
+    const [before] = await v.stats();
+    assert.equal(before.name, "scratch");
+    assert.equal(before.capacityBytes, 8192);
+    assert.equal(overLimitMessage(before), undefined);
+    const data = new Uint8Array(20_000).fill(7);
+    await Deno.writeFile(`${podDir}/volumes/empty-dir/scratch/side/big`, data);
+    await Deno.link(
+      `${podDir}/volumes/empty-dir/scratch/side/big`,
+      `${podDir}/volumes/empty-dir/scratch/side/big-again`,
+    );
+    const [after] = await v.stats();
+    assert.ok(after.usedBytes >= 20_000, `used ${after.usedBytes}`);
+    assert.ok(after.usedBytes < 40_000, "a hard link is counted once");
+    assert.equal(after.inodesUsed, before.inodesUsed + 1);
+    assert.equal(after.availableBytes, 0);
+    assert.match(overLimitMessage(after)!, /EmptyDir volume "scratch" exceeds the limit "8192"/);
     mode = "slow";
     assert.deepEqual(await v.refresh(), []);
     assert.equal(await Deno.readTextFile(`${podDir}/volumes/config-map/cfg/mode`), "slow");
