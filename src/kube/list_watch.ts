@@ -14,7 +14,6 @@ import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from "../util/backoff.t
 import { ObjectStore } from "./object_store.ts";
 import { OPENED, type Watcher } from "./watch.ts";
 import { nextAfterWatch, type WatchEnd, type WatchStatus } from "./watch_end.ts";
-import { sleepUnlessAborted as sleep } from "../util/sleep.ts";
 
 export type ListWatchEvent = "add" | "update" | "delete" | "error" | "recovered";
 
@@ -277,3 +276,15 @@ function abortable<V>(p: Promise<V>, signal: AbortSignal): Promise<V> {
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -11,7 +11,6 @@ import { toTerminated } from "./container_state.ts";
 import { runPreStop } from "./hooks.ts";
 import type { PodEntry } from "./pod_entry.ts";
 import { Backoff } from "../util/backoff.ts";
-import { sleepUnlessAborted as sleep } from "../util/sleep.ts";
 
 const isSidecar = (c: ContainerEntry) => c.kind === "init" && c.policy === "Always";
 
@@ -29,6 +28,19 @@ function startedOrEnded(c: ContainerEntry, loop: Promise<unknown>, signal: Abort
 
 /** How often config maps, secrets, the downward API and tokens are read again. */
 export const VOLUME_REFRESH_MS = 60_000;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
 
 /**
  * Sets the pod's volumes up, retrying with back-off while one cannot be (a missing config

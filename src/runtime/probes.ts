@@ -8,7 +8,6 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { ContainerDriver } from "./driver.ts";
 import { type HandlerResult, runHandler } from "./handlers.ts";
-import { sleepUnlessAborted as sleep } from "../util/sleep.ts";
 
 export type ProbeKind = "startup" | "liveness" | "readiness";
 
@@ -93,6 +92,19 @@ export interface ProbeTarget {
 }
 
 const label = { startup: "Startup", liveness: "Liveness", readiness: "Readiness" } as const;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
 
 /** Runs the probe once within its timeout. */
 export async function probeOnce(

@@ -6,7 +6,6 @@
 import { ipFromNeighbours, leaseFor, parseBootpdLeases } from "../../network/leases.ts";
 import { ipFromTcpdumpLine, tcpdumpArgs } from "../../network/tcpdump.ts";
 import type { VzNetworkChoice } from "./description.ts";
-import { sleepUnlessAborted as sleep } from "../../util/sleep.ts";
 
 export interface GuestIpSources {
   /** The bootpd leases file's text ("" when there is none yet). */
@@ -74,6 +73,15 @@ export interface DiscoverOptions {
   /** Told once when packet capture is not possible (ARP alone is used then). */
   onCaptureFailed?: (why: string) => void;
 }
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(t);
+      r();
+    }, { once: true });
+  });
 
 export async function discoverGuestIp(o: DiscoverOptions): Promise<string> {
   const stop = new AbortController();
