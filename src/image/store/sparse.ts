@@ -2,6 +2,14 @@
 // 4 KiB-aligned block that is all zeros is skipped with a seek instead of written, so a
 // mostly-empty 128 GiB disk costs only its data on disk. In "dense" mode zeros are written
 // (for regions that may hold stale bytes from an interrupted earlier attempt).
+//
+// Writes are synchronous: a 1 MiB write into the page cache takes ~0.35 ms here (p99
+// 1-3 ms), while chained async writes each waited for this thread's event loop, which an
+// unpack keeps busy inflating: 1,636 writes took 3.3 s of wall for 0.7 s of work
+// (measured on a 4 GiB pull). To keep those writes short and the final sync small, the
+// data written so far is synced in the background every SYNC_EVERY bytes: otherwise
+// the kernel keeps it all dirty (dirty_expire is 30 s) and the last fdatasync of an 8 GiB
+// pull waits seconds for the disk while the CPUs sit idle.
 
 import { Buffer } from "node:buffer";
 
@@ -9,6 +17,9 @@ import { Buffer } from "node:buffer";
 export const BLOCK = 4096;
 
 const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Written bytes between background syncs. */
+const SYNC_EVERY = 64 << 20;
 
 /**
  * True when buf[start, end) is all zero bytes. Compared natively against a zero buffer
@@ -45,50 +56,45 @@ export class SparseWriter {
     return this.#position;
   }
 
-  #queue: Promise<void> = Promise.resolve();
+  #syncing: Promise<void> | undefined;
+  #syncedAt = 0;
   #failure: unknown;
 
-  async #writeAt(data: Uint8Array, at: number): Promise<void> {
-    if (this.#filePosition !== at) await this.file.seek(at, Deno.SeekMode.Start);
-    let done = 0;
-    while (done < data.length) done += await this.file.write(data.subarray(done));
-    this.#filePosition = at + data.length;
-    this.stats.written += data.length;
-  }
-
-  /** Queues a write after the ones before it (one seek position: they run in order). */
-  #put(data: Uint8Array, at: number): void {
-    this.#queue = this.#queue.then(() => this.#failure ? undefined : this.#writeAt(data, at))
-      .catch((err) => {
+  #writeAt(data: Uint8Array, at: number): void {
+    if (this.#failure) return;
+    try {
+      if (this.#filePosition !== at) this.file.seekSync(at, Deno.SeekMode.Start);
+      let done = 0;
+      while (done < data.length) done += this.file.writeSync(data.subarray(done));
+      this.#filePosition = at + data.length;
+      this.stats.written += data.length;
+    } catch (err) {
+      this.#failure ??= err;
+      return;
+    }
+    if (!this.#syncing && this.stats.written - this.#syncedAt >= SYNC_EVERY) {
+      this.#syncedAt = this.stats.written;
+      this.#syncing = this.file.syncData().catch((err) => {
         this.#failure ??= err;
-      });
+      }).finally(() => this.#syncing = undefined);
+    }
   }
 
-  /** Writes `chunk` (leaving zero blocks as holes); resolves once it is on its way to disk. */
-  async write(chunk: Uint8Array): Promise<void> {
-    await this.enqueue(chunk);
+  /** Writes `chunk` (leaving zero blocks as holes); throws the first failure. */
+  write(chunk: Uint8Array): void {
+    this.#plan(chunk);
     if (this.#failure) throw this.#failure;
   }
 
-  /**
-   * Queues `chunk` without waiting: the returned promise settles once it is written, and
-   * `chunk` must stay unchanged until then. A failure is thrown by a later write or flush.
-   */
-  enqueue(chunk: Uint8Array): Promise<void> {
-    if (this.#failure) return Promise.reject(this.#failure);
-    this.#plan(chunk);
-    return this.#queue;
-  }
-
-  /** Waits for every queued write; throws the first failure. */
+  /** Waits for the background sync; throws the first failure. */
   async flush(): Promise<void> {
-    await this.#queue;
+    await this.#syncing;
     if (this.#failure) throw this.#failure;
   }
 
   #plan(chunk: Uint8Array): void {
     if (this.dense) {
-      this.#put(chunk, this.#position);
+      this.#writeAt(chunk, this.#position);
       this.#position += chunk.length;
       return;
     }
@@ -104,7 +110,7 @@ export class SparseWriter {
       const blockEnd = Math.min(chunk.length, i + (BLOCK - (abs % BLOCK)));
       if (isZero(chunk, i, blockEnd)) {
         if (runStart >= 0) {
-          this.#put(chunk.subarray(runStart, i), this.#position + runStart);
+          this.#writeAt(chunk.subarray(runStart, i), this.#position + runStart);
           runStart = -1;
         }
         this.stats.skipped += blockEnd - i;
@@ -113,7 +119,7 @@ export class SparseWriter {
       }
       i = blockEnd;
     }
-    if (runStart >= 0) this.#put(chunk.subarray(runStart), this.#position + runStart);
+    if (runStart >= 0) this.#writeAt(chunk.subarray(runStart), this.#position + runStart);
     this.#position += chunk.length;
   }
 
