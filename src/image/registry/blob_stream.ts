@@ -2,7 +2,9 @@
 // download: when the body fails (or ends early), the stream asks again with
 // `Range: bytes=<received>-` and carries on; a registry that ignores Range gets the bytes
 // already delivered skipped. The consumer sees one uninterrupted byte stream and verifies
-// the digest itself. Memory stays at one network chunk (no buffering of the blob). A
+// the digest itself. It is a byte stream: a BYOB reader (the unpacker's) has each network
+// read land in one reused buffer of ours and then in its own, so no chunk is allocated
+// per read; a default reader gets chunks as usual. A
 // registry that stops answering (no response, or no bytes, for the read timeout) is a
 // failure like a broken connection: the request is dropped, `onStall` is told, and the
 // download resumes from the byte it stopped at.
@@ -26,8 +28,10 @@ export interface BlobStreamOptions {
   onStall?: (stall: { message: string; atByte: number; attempt: number }) => void;
 }
 
-/** Network chunks read ahead while the consumer works (~64 KiB each). */
-const READ_AHEAD = 8;
+/** The largest network read; the reader's buffer may be smaller. */
+const READ_BYTES = 1 << 20;
+/** Chunk size handed to default (non-BYOB) readers. */
+const CHUNK_BYTES = 64 << 10;
 
 /** Counters a test or a progress display can read. */
 export interface BlobStreamStats {
@@ -51,7 +55,9 @@ export function blobStream(
   const what = `image ${formatReference(ref)}: blob ${desc.digest}`;
   const end = opts.end ?? desc.size;
   let position = opts.offset ?? 0;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let reader: ReadableStreamBYOBReader | undefined;
+  // Reused for every read; a read takes it over and hands it back (or loses it on failure).
+  let scratch = new Uint8Array(READ_BYTES);
   let skip = 0;
   let failures = 0;
   let request: AbortController | undefined;
@@ -95,18 +101,19 @@ export function blobStream(
       skip = 0;
     }
     if (!response.body) throw new Error(`${what}: response without a body`);
-    reader = response.body.getReader();
+    reader = response.body.getReader({ mode: "byob" });
   };
 
   /** Handles a failure: errors the stream and returns true when it is final. */
   const failed = async (
     err: unknown,
-    controller: ReadableStreamDefaultController<Uint8Array>,
+    controller: ReadableByteStreamController,
   ): Promise<boolean> => {
     reader?.cancel().catch(() => {});
     reader = undefined;
     request?.abort();
     failures++;
+    if (scratch.byteLength === 0) scratch = new Uint8Array(READ_BYTES);
     if (opts.signal?.aborted) {
       controller.error(opts.signal.reason ?? err);
       return true;
@@ -138,17 +145,25 @@ export function blobStream(
     return false;
   };
 
-  return new ReadableStream<Uint8Array>({
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: CHUNK_BYTES,
     async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      const into = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
       for (;;) {
         if (position >= end) {
           controller.close();
+          request.respond(0);
           return;
         }
         try {
           if (!reader) await open();
-          const { done, value } = await patiently(reader!.read());
-          if (done) {
+          const room = Math.min(into.byteLength, scratch.byteLength);
+          const { done, value } = await patiently(reader!.read(scratch.subarray(0, room)));
+          if (value) scratch = new Uint8Array(value.buffer);
+          if (done || !value) {
             reader = undefined;
             throw new Deno.errors.UnexpectedEof(
               `connection ended at byte ${position} of ${end}`,
@@ -174,7 +189,8 @@ export function blobStream(
           position += chunk.byteLength;
           failures = 0;
           opts.onBytes?.(chunk.byteLength);
-          controller.enqueue(chunk);
+          into.set(chunk);
+          request.respond(chunk.byteLength);
           return;
         } catch (err) {
           if (await failed(err, controller)) return;
@@ -184,5 +200,5 @@ export function blobStream(
     async cancel(reason) {
       await reader?.cancel(reason).catch(() => {});
     },
-  }, { highWaterMark: READ_AHEAD });
+  });
 }

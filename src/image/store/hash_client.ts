@@ -1,7 +1,8 @@
 // The caller's side of a hash worker (hash_worker.ts): one worker per pull of a file,
-// numbered streams (an unpack's compressed and uncompressed bytes; two per chunk lane),
-// each a Hasher whose chunks are views of the worker's SharedArrayBuffer. `hashed()` settles when the worker has read every region
-// announced so far, which is when the caller may reuse those buffers.
+// numbered streams (an unpack's uncompressed bytes; one per chunk lane), each a Hasher
+// whose chunks are views of the worker's SharedArrayBuffer. `hashed()` settles when the
+// worker has read every region announced so far, which is when the caller may reuse
+// those buffers.
 
 import { SHA256_PREFIX } from "../format/digest.ts";
 import type { Hasher } from "./hashers.ts";

@@ -1,7 +1,7 @@
 // Worker thread that hashes for pipelined unpacks (hash_client.ts): SHA-256 of numbered
-// streams (an unpack's compressed and uncompressed bytes; two per chunk lane), reading the
-// bytes in place from the shared buffer (no copy), in the order the regions are announced. It runs on its own
-// event loop, so it keeps hashing while the caller's thread is busy inflating.
+// streams (an unpack's uncompressed bytes; one per chunk lane), reading the bytes in place
+// from the shared buffer (no copy), in the order the regions are announced. It runs on its
+// own event loop, so it keeps hashing while the caller's thread is busy inflating.
 
 import { createHash, type Hash } from "node:crypto";
 

@@ -99,6 +99,11 @@ export class BufferRing {
     return { buf: this.#buffers[index], index };
   }
 
+  /** Puts `buf` in place of buffer `index` (the same memory, handed back by a BYOB read). */
+  replace(index: number, buf: Uint8Array): void {
+    this.#buffers[index] = buf;
+  }
+
   /** Keeps buffer `index` out of use until `until` settles. */
   hold(index: number, until: Promise<unknown>): void {
     this.#holds[index] = until.catch(() => {});
