@@ -16,7 +16,7 @@ import { VmSlots } from "./slots.ts";
 import { podKey } from "./vm_spec.ts";
 import { removeLeftoverVms, type VmDriverDeps } from "./vm_driver.ts";
 import { type EntryDeps, newPodEntry, podDirOf, type PodEntry } from "./pod_entry.ts";
-import { runPod, stopPod } from "./pod_run.ts";
+import { runPod, stopPod, VOLUME_REFRESH_MS } from "./pod_run.ts";
 import { planVolumes } from "../volumes/plan.ts";
 import { unmountLeftovers } from "../volumes/pod_volumes.ts";
 import type { Reconciler } from "./reconcile.ts";
@@ -303,7 +303,8 @@ export function createPodRuntime(opts: PodRuntimeOptions): PodRuntime & Reconcil
           startTime: e.pod.status?.startTime ?? e.acceptedAt,
           time: new Date(),
           containers,
-          volumes: await e.volumes.stats().catch(() => undefined),
+          volumes: await e.volumes.stats(e.volumeRefreshMs ?? VOLUME_REFRESH_MS)
+            .catch(() => undefined),
         });
       }
       return out;

@@ -135,8 +135,26 @@ export class PodVolumes {
     return problems;
   }
 
-  /** Usage of the pod's emptyDir volumes (for /stats/summary and the sizeLimit check). */
-  async stats(): Promise<VolumeStats[]> {
+  #usage?: { at: number; stats: Promise<VolumeStats[]> };
+
+  /**
+   * Usage of the pod's emptyDir volumes (for /stats/summary and the sizeLimit check),
+   * walked again only when the last walk (or the one in progress) is `maxAgeMs` old: the
+   * refresh loop walks every period, /stats/summary (metrics-server asks every 15 s) takes
+   * that figure, as the kubelet serves the volume stats it computes once a minute.
+   */
+  stats(maxAgeMs = 0): Promise<VolumeStats[]> {
+    const now = Date.now();
+    if (this.#usage && now - this.#usage.at < maxAgeMs) return this.#usage.stats;
+    const stats = this.#walkUsage();
+    this.#usage = { at: now, stats };
+    stats.catch(() => {
+      if (this.#usage?.stats === stats) this.#usage = undefined;
+    });
+    return stats;
+  }
+
+  async #walkUsage(): Promise<VolumeStats[]> {
     const out: VolumeStats[] = [];
     for (const v of this.plan.volumes) {
       const dir = this.#dirs.get(v.name);

@@ -333,8 +333,12 @@ Deno.test("pod volumes: set up, Docker binds, refresh on change, tear down", asy
       `${podDir}/volumes/empty-dir/scratch/side/big`,
       `${podDir}/volumes/empty-dir/scratch/side/big-again`,
     );
+    // Within the period, the last walk is served (/stats/summary); a period on, a new walk.
+    const [cached] = await v.stats(60_000);
+    assert.equal(cached.usedBytes, before.usedBytes, "the walk of before, not a new one");
     const [after] = await v.stats();
     assert.ok(after.usedBytes >= 20_000, `used ${after.usedBytes}`);
+    assert.equal((await v.stats(60_000))[0].usedBytes, after.usedBytes);
     assert.ok(after.usedBytes < 40_000, "a hard link is counted once");
     assert.equal(after.inodesUsed, before.inodesUsed + 1);
     assert.equal(after.availableBytes, 0);
