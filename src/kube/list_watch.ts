@@ -14,6 +14,7 @@ import { Backoff, type BackoffOptions, DEFAULT_BACKOFF } from "../util/backoff.t
 import { ObjectStore } from "./object_store.ts";
 import { OPENED, type Watcher } from "./watch.ts";
 import { nextAfterWatch, type WatchEnd, type WatchStatus } from "./watch_end.ts";
+import { sleepUnlessAborted } from "../util/sleep.ts";
 
 export type ListWatchEvent = "add" | "update" | "delete" | "error" | "recovered";
 
@@ -192,7 +193,7 @@ export class ListWatch<T extends KubernetesObject> {
         cb(err, delay);
       } catch { /* a handler's own failure must not end the loop */ }
     }
-    await sleep(delay, stop);
+    await sleepUnlessAborted(delay, stop);
   }
 
   /** One watch from the current resourceVersion, until it ends or `signal` aborts it. */
@@ -272,19 +273,5 @@ function abortable<V>(p: Promise<V>, signal: AbortSignal): Promise<V> {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -11,6 +11,7 @@ import { toTerminated } from "./container_state.ts";
 import { runPreStop } from "./hooks.ts";
 import type { PodEntry } from "./pod_entry.ts";
 import { Backoff } from "../util/backoff.ts";
+import { sleepUnlessAborted } from "../util/sleep.ts";
 
 const isSidecar = (c: ContainerEntry) => c.kind === "init" && c.policy === "Always";
 
@@ -28,19 +29,6 @@ function startedOrEnded(c: ContainerEntry, loop: Promise<unknown>, signal: Abort
 
 /** How often config maps, secrets, the downward API and tokens are read again. */
 export const VOLUME_REFRESH_MS = 60_000;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 /**
  * Sets the pod's volumes up, retrying with back-off while one cannot be (a missing config
@@ -61,7 +49,7 @@ async function setUpVolumes(e: PodEntry, host: LifecycleHost, signal: AbortSigna
         if (c.state.stage === "waiting") c.state.waitingMessage = message;
       }
       host.notify();
-      await sleep(retry.next(), signal);
+      await sleepUnlessAborted(retry.next(), signal);
       if (signal.aborted) return false;
     }
   }
@@ -73,7 +61,7 @@ async function refreshVolumes(e: PodEntry, host: LifecycleHost, signal: AbortSig
     const tokenAt = e.volumes.nextTokenRefreshAt();
     const every = e.volumeRefreshMs ?? VOLUME_REFRESH_MS;
     const wait = Math.min(every, tokenAt ? Math.max(1_000, tokenAt - Date.now()) : Infinity);
-    await sleep(wait, signal);
+    await sleepUnlessAborted(wait, signal);
     if (signal.aborted) return;
     for (const problem of await e.volumes.refresh()) {
       host.podEvent("Warning", "FailedMount", problem);

@@ -8,6 +8,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import type { ContainerDriver } from "./driver.ts";
 import { type HandlerResult, runHandler } from "./handlers.ts";
+import { sleepUnlessAborted } from "../util/sleep.ts";
 
 export type ProbeKind = "startup" | "liveness" | "readiness";
 
@@ -93,19 +94,6 @@ export interface ProbeTarget {
 
 const label = { startup: "Startup", liveness: "Liveness", readiness: "Readiness" } as const;
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** Runs the probe once within its timeout. */
 export async function probeOnce(
   spec: ProbeSpec,
@@ -132,14 +120,14 @@ async function loop(
   onVerdict: (v: "success" | "failure") => boolean,
 ): Promise<void> {
   const tracker = new ProbeTracker(spec);
-  await sleep(spec.initialDelayMs, hooks.signal);
+  await sleepUnlessAborted(spec.initialDelayMs, hooks.signal);
   while (!hooks.signal.aborted) {
     const r = await probeOnce(spec, target, hooks.signal);
     if (hooks.signal.aborted) return;
     if (!r.ok) hooks.unhealthy(spec.kind, `${label[spec.kind]} probe failed: ${r.output}`);
     const verdict = tracker.record(r.ok);
     if (verdict && onVerdict(verdict)) return;
-    await sleep(spec.periodMs, hooks.signal);
+    await sleepUnlessAborted(spec.periodMs, hooks.signal);
   }
 }
 
