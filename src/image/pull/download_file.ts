@@ -14,7 +14,7 @@ import type { RegistryClient } from "../registry/client.ts";
 import { readJson, recordVerified, tempPath, writeFileAtomic } from "../store/store_fs.ts";
 import { unpackPart } from "../store/unpack.ts";
 import { runChunk } from "./chunk_run.ts";
-import { newUnpackHashWorker } from "../store/unpack.ts";
+import { newHashLane, newUnpackHashWorker } from "../store/unpack.ts";
 import type { Logger } from "../../telemetry/log.ts";
 
 export interface FileProgress {
@@ -209,7 +209,7 @@ async function fetchChunked(
   const hasher = newUnpackHashWorker(n);
   let lanes = 0;
   const runLane = async () => {
-    const lane = { worker: hasher, lane: lanes++ };
+    const lane = newHashLane(hasher, lanes++);
     for (let next = queue.shift(); next && !failure; next = queue.shift()) {
       const { p, i } = next;
       let got = 0;

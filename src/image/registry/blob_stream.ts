@@ -28,8 +28,8 @@ export interface BlobStreamOptions {
   onStall?: (stall: { message: string; atByte: number; attempt: number }) => void;
 }
 
-/** The largest network read; the reader's buffer may be smaller. */
-const READ_BYTES = 1 << 20;
+/** The largest network read (reads here bring 150-200 KB); the reader's buffer may be smaller. */
+const READ_BYTES = 256 << 10;
 /** Chunk size handed to default (non-BYOB) readers. */
 const CHUNK_BYTES = 64 << 10;
 

@@ -18,6 +18,13 @@ export const BLOCK = 4096;
 
 const ZEROS = Buffer.alloc(64 * 1024);
 
+/**
+ * The largest single write. Linux (6.18 here) copies a 1 MiB write out of a
+ * SharedArrayBuffer (the unpacker's output ring) 3x slower than out of ordinary memory
+ * (3.7 s vs 1.2 s of system time for 3 GiB), and pieces of up to 256 KiB as fast.
+ */
+const MAX_WRITE = 256 << 10;
+
 /** Written bytes between background syncs. */
 const SYNC_EVERY = 64 << 20;
 
@@ -65,7 +72,9 @@ export class SparseWriter {
     try {
       if (this.#filePosition !== at) this.file.seekSync(at, Deno.SeekMode.Start);
       let done = 0;
-      while (done < data.length) done += this.file.writeSync(data.subarray(done));
+      while (done < data.length) {
+        done += this.file.writeSync(data.subarray(done, done + MAX_WRITE));
+      }
       this.#filePosition = at + data.length;
       this.stats.written += data.length;
     } catch (err) {

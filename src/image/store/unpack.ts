@@ -33,10 +33,15 @@ export interface UnpackOptions {
   hashLane?: HashLane;
 }
 
-/** One unpack's share of a hash worker: its streams and its part of the shared buffer. */
+/**
+ * One unpack's share of a hash worker: its stream and its part of the shared buffer, and
+ * input buffers that the lane's unpacks reuse one after another (a fresh 3 MiB per chunk
+ * waited for the garbage collector: +20 MB of peak RSS on a 16-chunk pull).
+ */
 export interface HashLane {
   worker: HashWorker;
   lane: number;
+  input: BufferRing;
 }
 
 const MiB = 1 << 20;
@@ -70,18 +75,23 @@ export function newUnpackHashWorker(lanes = 1): HashWorker {
   return new HashWorker(new SharedArrayBuffer(lanes * LANE_BYTES));
 }
 
+/** Lane number `lane` of `worker` (made for at least lane + 1 lanes). */
+export function newHashLane(worker: HashWorker, lane: number): HashLane {
+  return { worker, lane, input: new BufferRing(IN_BUFFERS, MiB) };
+}
+
 function plan(part: FilePart, opts: UnpackOptions): Plan {
   const inflater = part.compression === "gzip" ? openInflater() : undefined;
   if (inflater && (opts.hash === "worker" || opts.hashLane)) {
     const owned = !opts.hashLane;
-    const { worker, lane } = opts.hashLane ?? { worker: newUnpackHashWorker(), lane: 0 };
+    const { worker, lane, input } = opts.hashLane ?? newHashLane(newUnpackHashWorker(), 0);
     worker.reset([lane]);
     return {
       // Compressed bytes are hashed here: the network reads into the input buffers, which
       // a byte stream takes over while it fills them, so they cannot be shared memory.
       compressed: new InlineHasher(),
       uncompressed: worker.stream(lane),
-      input: new BufferRing(IN_BUFFERS, MiB),
+      input,
       output: new BufferRing(OUT_BUFFERS, MiB, worker.shared, lane * LANE_BYTES),
       inflater,
       close: () => {
