@@ -1,7 +1,7 @@
 // Downloading one guest file to a target path, verified: single-layer files stream through
 // a temp file that is renamed onto the target only after both digests match; chunked files
 // are assembled in a partial directory with a list of finished chunks, so a killed pull
-// resumes chunk by chunk, and chunks download in parallel, each lane hashing on a worker.
+// resumes chunk by chunk, and chunks download in parallel, each lane unpacking on its own worker.
 // Knows nothing of the store:
 // fetch_file.ts (store) and pull_to_dir.ts (`image pull -o DIR`) choose the target.
 
@@ -14,7 +14,7 @@ import type { RegistryClient } from "../registry/client.ts";
 import { readJson, recordVerified, tempPath, writeFileAtomic } from "../store/store_fs.ts";
 import { unpackPart } from "../store/unpack.ts";
 import { runChunk } from "./chunk_run.ts";
-import { newHashLane, newUnpackHashWorker } from "../store/unpack.ts";
+import { ChunkLane } from "./chunk_lane.ts";
 import type { Logger } from "../../telemetry/log.ts";
 
 export interface FileProgress {
@@ -203,13 +203,10 @@ async function fetchChunked(
   const queue = file.parts.map((p, i) => ({ p, i })).filter(({ i }) => !done.has(i));
   let failure: unknown;
   const n = Math.max(1, Math.min(opts.concurrency ?? DEFAULT_CONCURRENCY, queue.length));
-  // Every lane runs its chunks on this thread (network, inflate, writes); one hash worker
-  // beside it hashes for all lanes. On 2 cores that keeps both busy with one extra isolate
-  // (~25 MB), where a chunk thread per core with its own registry client cost ~60 MB each.
-  const hasher = newUnpackHashWorker(n);
-  let lanes = 0;
-  const runLane = async () => {
-    const lane = newHashLane(hasher, lanes++);
+  // Every lane reads its chunks' blobs on this thread and unpacks them on its own worker
+  // (~15 MB each: no registry client there), so lanes inflate and hash in parallel.
+  const lanes = Array.from({ length: n }, () => new ChunkLane());
+  const runLane = async (lane: ChunkLane) => {
     for (let next = queue.shift(); next && !failure; next = queue.shift()) {
       const { p, i } = next;
       let got = 0;
@@ -235,10 +232,10 @@ async function fetchChunked(
     }
   };
   try {
-    await Promise.all(Array.from({ length: n }, runLane));
+    await Promise.all(lanes.map(runLane));
     await saving;
   } finally {
-    hasher.close();
+    for (const lane of lanes) lane.close();
     opts.signal.removeEventListener("abort", onOuterAbort);
   }
   if (failure) {

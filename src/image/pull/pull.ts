@@ -164,7 +164,10 @@ async function pullOnce(
         downloadedBytes += result.downloadedBytes;
       } catch (err) {
         if (!stop.signal.aborted) cause = err;
-        stop.abort(err);
+        // The other files stop with an error of their own: had they been given this one,
+        // each would prefix its own name to it (withContext), and the pull's error would
+        // name whichever file settled last instead of the one that failed.
+        stop.abort(new Error(`stopped: ${file.name} failed`, { cause: err }));
         throw err;
       }
     }));

@@ -1,5 +1,5 @@
-// The caller's side of a hash worker (hash_worker.ts): one worker per pull of a file,
-// numbered streams (an unpack's uncompressed bytes; one per chunk lane), each a Hasher
+// The caller's side of a hash worker (hash_worker.ts): one worker per unpack of a large
+// single-layer file, numbered streams (the unpack's uncompressed bytes), each a Hasher
 // whose chunks are views of the worker's SharedArrayBuffer. `hashed()` settles when the
 // worker has read every region announced so far, which is when the caller may reuse
 // those buffers.
@@ -68,12 +68,6 @@ export class HashWorker {
       this.#digests.set(stream, { resolve, reject });
       this.#send({ type: "digest", stream });
     });
-  }
-
-  /** Starts `streams` afresh, for the next unpack (after the last one's digests). */
-  reset(streams: number[]): void {
-    if (this.#failure) throw this.#failure;
-    this.#send({ type: "reset", streams });
   }
 
   /** A Hasher for stream number `stream`. */

@@ -1,5 +1,5 @@
 // Worker thread that hashes for pipelined unpacks (hash_client.ts): SHA-256 of numbered
-// streams (an unpack's uncompressed bytes; one per chunk lane), reading the bytes in place
+// streams (an unpack's uncompressed bytes), reading the bytes in place
 // from the shared buffer (no copy), in the order the regions are announced. It runs on its
 // own event loop, so it keeps hashing while the caller's thread is busy inflating.
 
@@ -8,9 +8,7 @@ import { createHash, type Hash } from "node:crypto";
 export type HashRequest =
   | { type: "init"; sab: SharedArrayBuffer }
   | { type: "update"; stream: number; offset: number; length: number; seq: number }
-  | { type: "digest"; stream: number }
-  /** Start these streams afresh (the next unpack). */
-  | { type: "reset"; streams: number[] };
+  | { type: "digest"; stream: number };
 
 export type HashReply =
   | { type: "hashed"; seq: number }
@@ -32,7 +30,6 @@ const hashOf = (stream: number) => {
 scope.onmessage = (e) => {
   const msg = e.data;
   if (msg.type === "init") shared = msg.sab;
-  else if (msg.type === "reset") { for (const s of msg.streams) hashes.delete(s); }
   else if (msg.type === "update") {
     hashOf(msg.stream).update(new Uint8Array(shared!, msg.offset, msg.length));
     scope.postMessage({ type: "hashed", seq: msg.seq });

@@ -7,8 +7,9 @@
 // busy: this thread reads (into its own buffers), inflates, hashes the compressed bytes
 // (a sixth of the total) and writes (sparse.ts); the worker hashes the uncompressed
 // stream, the largest single piece of work (SHA-256 runs at ~1.5 GB/s with SHA-NI here,
-// inflate at ~3 GB/s of output). Chunk lanes share one worker. Both digests and sizes are
-// checked before this returns; a mismatch throws and the caller discards the file.
+// inflate at ~3 GB/s of output). Chunks of a chunked file run this inline, one chunk
+// lane per worker thread (pull/chunk_lane.ts). Both digests and sizes are checked before
+// this returns; a mismatch throws and the caller discards the file.
 
 import zlib from "node:zlib";
 import { once } from "node:events";
@@ -29,27 +30,33 @@ export interface UnpackOptions {
   onWritten?: (n: number) => void;
   /** Where the two SHA-256 run: on this thread (default), or on a hash worker beside it. */
   hash?: "inline" | "worker";
-  /** A lane of the caller's hash worker (from newUnpackHashWorker) to use; kept open. */
-  hashLane?: HashLane;
+  /**
+   * Buffers for inline unpacks that follow one another (a chunk lane's): fresh ones per
+   * chunk wait for the garbage collector, +7 MB of peak RSS per lane on a 16-chunk pull.
+   */
+  rings?: InlineRings;
 }
 
-/**
- * One unpack's share of a hash worker: its stream and its part of the shared buffer, and
- * input buffers that the lane's unpacks reuse one after another (a fresh 3 MiB per chunk
- * waited for the garbage collector: +20 MB of peak RSS on a 16-chunk pull).
- */
-export interface HashLane {
-  worker: HashWorker;
-  lane: number;
+export interface InlineRings {
   input: BufferRing;
+  output: BufferRing;
 }
 
 const MiB = 1 << 20;
-/** Output buffers (1 MiB each) in the ring; network reads go into input buffers of 1 MiB. */
-const OUT_BUFFERS = 6;
-const IN_BUFFERS = 3;
-/** A lane's share of a hash worker's shared buffer: its output ring. */
-const LANE_BYTES = OUT_BUFFERS * MiB;
+/**
+ * Ring buffers of 1 MiB: output (inflated) and input (network reads). With the hash
+ * worker, output buffers wait for it and reads go on meanwhile; inline, a buffer is free
+ * again as soon as it has been written, so two and one are enough.
+ */
+const RING = { worker: { out: 6, in: 3 }, inline: { out: 2, in: 1 } };
+
+/** Buffers for a series of inline unpacks, one after another. */
+export function newInlineRings(): InlineRings {
+  return {
+    input: new BufferRing(RING.inline.in, MiB),
+    output: new BufferRing(RING.inline.out, MiB),
+  };
+}
 
 /** A piece of output; `ring` is its buffer's index when it is one of the ring's. */
 interface Piece {
@@ -67,35 +74,20 @@ interface Plan {
   close(): void;
 }
 
-/**
- * A hash worker for `lanes` unpacks at once (each lane one after another), its shared
- * buffer cut into one region per lane.
- */
-export function newUnpackHashWorker(lanes = 1): HashWorker {
-  return new HashWorker(new SharedArrayBuffer(lanes * LANE_BYTES));
-}
-
-/** Lane number `lane` of `worker` (made for at least lane + 1 lanes). */
-export function newHashLane(worker: HashWorker, lane: number): HashLane {
-  return { worker, lane, input: new BufferRing(IN_BUFFERS, MiB) };
-}
-
 function plan(part: FilePart, opts: UnpackOptions): Plan {
   const inflater = part.compression === "gzip" ? openInflater() : undefined;
-  if (inflater && (opts.hash === "worker" || opts.hashLane)) {
-    const owned = !opts.hashLane;
-    const { worker, lane, input } = opts.hashLane ?? newHashLane(newUnpackHashWorker(), 0);
-    worker.reset([lane]);
+  if (inflater && opts.hash === "worker") {
+    const worker = new HashWorker(new SharedArrayBuffer(RING.worker.out * MiB));
     return {
       // Compressed bytes are hashed here: the network reads into the input buffers, which
       // a byte stream takes over while it fills them, so they cannot be shared memory.
       compressed: new InlineHasher(),
-      uncompressed: worker.stream(lane),
-      input,
-      output: new BufferRing(OUT_BUFFERS, MiB, worker.shared, lane * LANE_BYTES),
+      uncompressed: worker.stream(0),
+      input: new BufferRing(RING.worker.in, MiB),
+      output: new BufferRing(RING.worker.out, MiB, worker.shared),
       inflater,
       close: () => {
-        if (owned) worker.close();
+        worker.close();
         inflater.close();
       },
     };
@@ -103,8 +95,8 @@ function plan(part: FilePart, opts: UnpackOptions): Plan {
   return {
     compressed: new InlineHasher(),
     uncompressed: new InlineHasher(),
-    input: inflater ? new BufferRing(IN_BUFFERS, MiB) : undefined,
-    output: new BufferRing(OUT_BUFFERS, MiB),
+    input: inflater ? opts.rings?.input ?? new BufferRing(RING.inline.in, MiB) : undefined,
+    output: opts.rings?.output ?? new BufferRing(RING.inline.out, MiB),
     inflater,
     close: () => inflater?.close(),
   };
