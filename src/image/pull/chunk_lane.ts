@@ -2,8 +2,10 @@
 // chunks given to it, while this thread only reads their blobs from the registry. A lane's
 // compressed bytes travel in a few 1 MiB buffers that are transferred to the worker and
 // handed back once read (no copy, and a full pool stops the reads: back-pressure reaches
-// the registry connection). Measured on 2 cores: lanes that inflated on this thread beside
-// one hash worker reached 1.16x a single-gzip pull, CPU-bound on the one inflating thread.
+// the registry connection). Lanes used to inflate on this thread beside one hash worker,
+// so a chunked pull could never inflate on more than one core; on the 2-core development
+// machine both designs keep it about 90 % busy (bench/README.md), and workers are what lets
+// a host with more cores run a lane on each.
 
 import type { SparseWriterStats } from "../store/sparse.ts";
 import type { FilePart } from "../format/layout.ts";

@@ -216,12 +216,12 @@ async function fetchChunked(
           client,
           { ref, part: p, dataPath, dense: resumed, what: partWhat(what, p) },
           abort.signal,
+          lane,
           (bytes) => {
             got += bytes;
             report(bytes);
           },
           (message) => stalled(opts, file, progress, total, message),
-          lane,
         );
         await markDone(i);
       } catch (err) {
