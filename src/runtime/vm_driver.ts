@@ -305,12 +305,14 @@ export function createVmDriver(
       stopping = { graceful: false };
       const deadline = Date.now() + graceMs;
       const command = this.os === "darwin" ? ["sudo", "shutdown", "-h", "now"] : ["poweroff"];
-      if (ssh && !sshClosed) {
-        // The guest may go before its sshd reports the command's end: stop waiting for the
-        // command as soon as the VM is down (else a prompt power-off still cost 5 s).
+      if (podIP) {
+        // Through session(), as exec and attach do: a session the guest dropped earlier is
+        // opened again (the test guest ignores ACPI power-off, so without it a deletion waited
+        // out the whole grace period). The guest may go before its sshd reports the command's
+        // end: the wait ends as soon as the VM is down, or after at most 5 s.
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
-          ssh.exec(command).catch(() => 255),
+          session().then((s) => s.exec(command)).catch(() => 255),
           vmDown(current),
           new Promise((r) => timer = setTimeout(r, Math.min(5_000, graceMs))),
         ]);
