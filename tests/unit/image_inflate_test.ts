@@ -83,19 +83,13 @@ Deno.test("image hasher: the hash worker reads the shared buffer in place, in or
   view.set(randomBytes(view.length));
   const worker = new HashWorker(shared);
   try {
-    const plain = worker.stream(1);
-    const packed = worker.stream(0);
+    const plain = worker.hasher;
     for (let at = 0; at < view.length; at += 65_537) {
       plain.update(view.subarray(at, Math.min(view.length, at + 65_537)));
     }
-    packed.update(view.subarray(0, 10));
     await plain.hashed();
     assert.equal(plain.bytes, view.length);
     assert.equal(await plain.digest(), "sha256:" + createHash("sha256").update(view).digest("hex"));
-    assert.equal(
-      await packed.digest(),
-      "sha256:" + createHash("sha256").update(view.subarray(0, 10)).digest("hex"),
-    );
     assert.throws(() => plain.update(new Uint8Array(4)), /not in the shared buffer/);
   } finally {
     worker.close();

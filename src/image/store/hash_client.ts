@@ -1,19 +1,38 @@
 // The caller's side of a hash worker (hash_worker.ts): one worker per unpack of a large
-// single-layer file, numbered streams (the unpack's uncompressed bytes), each a Hasher
-// whose chunks are views of the worker's SharedArrayBuffer. `hashed()` settles when the
-// worker has read every region announced so far, which is when the caller may reuse
-// those buffers.
+// single-layer file, hashing its uncompressed bytes. `hasher` is a Hasher whose chunks are
+// views of the worker's SharedArrayBuffer; `hashed()` settles when the worker has read
+// every region announced so far, which is when the caller may reuse those buffers.
 
 import { SHA256_PREFIX } from "../format/digest.ts";
 import type { Hasher } from "./hashers.ts";
 import type { HashReply, HashRequest } from "./hash_worker.ts";
 
+interface Pending<T> {
+  resolve: (value: T) => void;
+  reject: (e: Error) => void;
+}
+
 export class HashWorker {
   #worker: Worker;
   #seq = 0;
-  #waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
-  #digests = new Map<number, { resolve: (hex: string) => void; reject: (e: Error) => void }>();
+  #waiting = new Map<number, Pending<void>>();
+  #digest: Pending<string> | undefined;
   #failure: Error | undefined;
+  #last: Promise<unknown> = Promise.resolve();
+
+  /** The stream's Hasher: call `digest()` once, after the last update. */
+  readonly hasher: Hasher = {
+    bytes: 0,
+    update: (chunk) => {
+      this.#last = this.#announce(chunk);
+      this.hasher.bytes += chunk.byteLength;
+    },
+    hashed: () => this.#last,
+    digest: async () => {
+      await this.#last;
+      return SHA256_PREFIX + await this.#askDigest();
+    },
+  };
 
   constructor(readonly shared: SharedArrayBuffer) {
     this.#worker = new Worker(new URL("./hash_worker.ts", import.meta.url).href, {
@@ -25,8 +44,8 @@ export class HashWorker {
         this.#waiting.get(msg.seq)?.resolve();
         this.#waiting.delete(msg.seq);
       } else {
-        this.#digests.get(msg.stream)?.resolve(msg.hex);
-        this.#digests.delete(msg.stream);
+        this.#digest?.resolve(msg.hex);
+        this.#digest = undefined;
       }
     };
     this.#worker.onerror = (e) => {
@@ -42,13 +61,14 @@ export class HashWorker {
 
   #fail(err: Error): void {
     this.#failure ??= err;
-    for (const w of [...this.#waiting.values(), ...this.#digests.values()]) w.reject(err);
+    for (const w of this.#waiting.values()) w.reject(err);
+    this.#digest?.reject(err);
     this.#waiting.clear();
-    this.#digests.clear();
+    this.#digest = undefined;
   }
 
-  /** Announces `chunk` of `stream` to the worker; settles once it has been read. */
-  #announce(stream: number, chunk: Uint8Array): Promise<void> {
+  /** Announces `chunk` to the worker; settles once it has been read. */
+  #announce(chunk: Uint8Array): Promise<void> {
     if (chunk.buffer !== this.shared) {
       throw new Error("hash worker: chunk not in the shared buffer");
     }
@@ -58,34 +78,16 @@ export class HashWorker {
       this.#waiting.set(seq, { resolve, reject })
     );
     done.catch(() => {});
-    this.#send({ type: "update", stream, offset: chunk.byteOffset, length: chunk.byteLength, seq });
+    this.#send({ type: "update", offset: chunk.byteOffset, length: chunk.byteLength, seq });
     return done;
   }
 
-  #digest(stream: number): Promise<string> {
+  #askDigest(): Promise<string> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<string>((resolve, reject) => {
-      this.#digests.set(stream, { resolve, reject });
-      this.#send({ type: "digest", stream });
+      this.#digest = { resolve, reject };
+      this.#send({ type: "digest" });
     });
-  }
-
-  /** A Hasher for stream number `stream`. */
-  stream(stream: number): Hasher {
-    let last: Promise<unknown> = Promise.resolve();
-    const hasher: Hasher = {
-      bytes: 0,
-      update: (chunk) => {
-        last = this.#announce(stream, chunk);
-        hasher.bytes += chunk.byteLength;
-      },
-      hashed: () => last,
-      digest: async () => {
-        await last;
-        return SHA256_PREFIX + await this.#digest(stream);
-      },
-    };
-    return hasher;
   }
 
   close(): void {

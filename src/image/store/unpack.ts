@@ -82,7 +82,7 @@ function plan(part: FilePart, opts: UnpackOptions): Plan {
       // Compressed bytes are hashed here: the network reads into the input buffers, which
       // a byte stream takes over while it fills them, so they cannot be shared memory.
       compressed: new InlineHasher(),
-      uncompressed: worker.stream(0),
+      uncompressed: worker.hasher,
       input: new BufferRing(RING.worker.in, MiB),
       output: new BufferRing(RING.worker.out, MiB, worker.shared),
       inflater,
