@@ -111,6 +111,10 @@ Deno.test("image round trip: Agoda form, chunked form and a Linux guest", async 
       assert.equal(chunks.length, 16);
       const distinct = new Set(chunks.map((c) => c.digest));
       assert.ok(distinct.size <= 5, `all-zero chunks share one blob (${distinct.size} distinct)`);
+      for (const c of chunks) {
+        assert.equal(c.annotations?.[MT.VZK_UNCOMPRESSED_SIZE], String(4 * MiB));
+        assert.equal(c.annotations?.[MT.VZK_UNCOMPRESSED_DIGEST], undefined, "no second digest");
+      }
       assert.ok(!JSON.stringify(m).includes("agoda"), "our form never uses the agoda prefix");
 
       // A fresh store so nothing is shared with the Agoda-form pull above.

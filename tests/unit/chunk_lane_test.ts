@@ -1,7 +1,8 @@
 // Unit tests of a chunk lane (src/image/pull/chunk_lane.ts): its worker unpacks chunks
 // into their place in one file, sparsely, verifying both digests; a corrupt chunk and a
 // source that fails midway are named, leave the lane usable, and no buffer of its pool is
-// lost (the next chunks still flow); byte streams and plain streams both feed it.
+// lost (the next chunks still flow); byte streams and plain streams both feed it. A chunk
+// without an uncompressed digest is still refused when gzip's CRC, its end or its size is off.
 
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
@@ -136,6 +137,54 @@ Deno.test("chunk lane: corrupt data and a failing source are named; the lane goe
       assert.equal(lane.idleBuffers, 3);
     }
     assert.equal(sha(await Deno.readFile(path)), sha(plain));
+  } finally {
+    lane.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("chunk lane: a chunk without an uncompressed digest is checked by gzip's CRC and size", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vzk-lane-" });
+  const lane = new ChunkLane();
+  try {
+    const path = `${dir}/data`;
+    const plain = new Uint8Array([...randomBytes(3 * MiB), ...new Uint8Array(2 * MiB)]);
+    const gz = zlib.gzipSync(plain);
+    await Deno.writeFile(path, new Uint8Array(plain.length));
+    const what = "image r: disk.img: layer z";
+    // Each case is a blob whose layer digest matches it (as a registry would serve what a
+    // faulty writer pushed): only the inflated bytes can tell it is wrong.
+    const noDigest = (blob: Uint8Array, size = plain.length): FilePart => {
+      const { digest: _, ...part } = partOf(plain, blob, 0);
+      return { ...part, size };
+    };
+    const unpack = (blob: Uint8Array, part = noDigest(blob)) =>
+      lane.unpack(byteStream(blob), { path, part, dense: true, what });
+
+    const badCrc = new Uint8Array(gz);
+    badCrc[gz.length - 8] ^= 0x01; // first byte of the CRC-32 in the trailer
+    await assert.rejects(unpack(badCrc), /^Error: image r: disk\.img: layer z: corrupt .*check/);
+    await assert.rejects(
+      unpack(gz.subarray(0, gz.length - 8)),
+      /^Error: image r: disk\.img: layer z: corrupt .*end of file/,
+    );
+    await assert.rejects(
+      unpack(gz, noDigest(gz, plain.length + 1)),
+      /layer z: uncompressed: digest mismatch: expected 5242881 bytes, got 5242880 bytes/,
+    );
+    await assert.rejects(
+      unpack(gz, noDigest(gz, plain.length - 1)),
+      /layer z: more than the 5242879 bytes announced/,
+    );
+    // Where a chunk carries an uncompressed digest (images pushed before), it is checked.
+    await assert.rejects(
+      unpack(gz, { ...noDigest(gz), digest: sha(new Uint8Array(plain.length)) }),
+      /layer z: uncompressed: digest mismatch: expected sha256:/,
+    );
+    const stats = await unpack(gz);
+    assert.equal(stats.written + stats.skipped, plain.length);
+    assert.equal(sha(await Deno.readFile(path)), sha(plain));
+    assert.equal(lane.idleBuffers, 3);
   } finally {
     lane.close();
     await Deno.remove(dir, { recursive: true });

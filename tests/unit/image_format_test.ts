@@ -165,6 +165,23 @@ Deno.test("image format: our chunked and Linux forms", () => {
     /disagree/,
   );
   assert.throws(() => imageLayout(ours([kernel]), config), /no layer titled disk.img/);
+
+  // Chunks written without an uncompressed digest (what our push writes now); a malformed
+  // one is still refused.
+  const bare = layers.map((l) => {
+    const copy = structuredClone(l);
+    delete copy.annotations?.[MT.VZK_UNCOMPRESSED_DIGEST];
+    return copy;
+  });
+  const bareDisk = fileFor(imageLayout(ours(bare), config), "disk")!;
+  assert.deepEqual(bareDisk.parts.map((p) => p.digest), [undefined, undefined, undefined]);
+  assert.notEqual(bareDisk.id, disk.id, "with and without digests are two identities");
+  const badDigest = structuredClone(bare);
+  badDigest[0].annotations![MT.VZK_UNCOMPRESSED_DIGEST] = "sha256:nothex";
+  assert.throws(
+    () => imageLayout(ours(badDigest), config),
+    /annotation dev\.macosvzkubelet\.uncompressed-digest/,
+  );
   assert.throws(
     () =>
       imageLayout(

@@ -17,9 +17,14 @@ export interface FilePart {
   compression: "gzip" | "none";
   /** Where the part's uncompressed bytes go in the file. */
   offset: number;
-  /** Uncompressed size and digest of the part. */
+  /** Uncompressed size of the part. */
   size: number;
-  digest: string;
+  /**
+   * Uncompressed digest of the part. Absent only on a chunk written without one (our
+   * writers no longer add it, see docs/image-format.md): the layer digest then pins the
+   * chunk's bytes and gzip's own CRC-32 and length check what they inflate to.
+   */
+  digest?: string;
 }
 
 export interface FileEntry {
@@ -105,6 +110,10 @@ function digestAnnotation(d: Descriptor, key: string, what: string): string {
   return text;
 }
 
+function optionalDigestAnnotation(d: Descriptor, key: string, what: string): string | undefined {
+  return d.annotations?.[key] === undefined ? undefined : digestAnnotation(d, key, what);
+}
+
 /** A safe file name from a layer title (no directories, no dot-names). */
 export function safeTitle(title: string | undefined, fallback: string, what: string): string {
   const name = title ?? fallback;
@@ -182,9 +191,9 @@ function agodaLayout(manifest: ImageManifest, configBytes: Uint8Array): VmImageL
  * claims the same uncompressed digest.
  */
 export function contentId(
-  parts: { offset: number; size: number; digest: string; layer: { digest: string } }[],
+  parts: { offset: number; size: number; digest?: string; layer: { digest: string } }[],
 ): string {
-  const lines = parts.map((p) => `${p.offset} ${p.size} ${p.digest} ${p.layer.digest}\n`);
+  const lines = parts.map((p) => `${p.offset} ${p.size} ${p.digest ?? "-"} ${p.layer.digest}\n`);
   return sha256Of(`vzk-file-v2\n${lines.join("")}`);
 }
 
@@ -223,7 +232,7 @@ function vzkFile(role: FileRole, name: string, layers: Descriptor[]): FileEntry 
       compression: "gzip" as const,
       offset: sizeAnnotation(l, MT.VZK_CHUNK_OFFSET, what(l)),
       size: sizeAnnotation(l, MT.VZK_UNCOMPRESSED_SIZE, what(l)),
-      digest: digestAnnotation(l, MT.VZK_UNCOMPRESSED_DIGEST, what(l)),
+      digest: optionalDigestAnnotation(l, MT.VZK_UNCOMPRESSED_DIGEST, what(l)),
     };
   }).sort((a, b) => a.offset - b.offset);
   const size = sizeAnnotation(mine[0], MT.VZK_FILE_SIZE, what(mine[0]));

@@ -10,7 +10,8 @@ import { DigestCounter } from "../format/digest.ts";
 import type { DeflateDone, DeflateJob } from "./gzip_worker.ts";
 
 export interface GzipSummary {
-  uncompressedDigest: string;
+  /** Absent when asked not to hash the input (`hashInput: false`). */
+  uncompressedDigest?: string;
   uncompressedSize: number;
   compressedDigest: string;
   compressedSize: number;
@@ -23,6 +24,8 @@ export interface GzipOptions {
   signal?: AbortSignal;
   /** Called with input bytes consumed. */
   onInput?: (n: number) => void;
+  /** Take the sha256 of the input too (default true; chunks need none, see push.ts). */
+  hashInput?: boolean;
 }
 
 const WINDOW = 32 * 1024;
@@ -117,7 +120,7 @@ export async function gzipRange(
   const level = opts.level ?? 6;
   const blockSize = opts.blockSize ?? DEFAULT_BLOCK;
   const input = await Deno.open(inputPath, { read: true });
-  const plain = new DigestCounter();
+  const plain = opts.hashInput ?? true ? new DigestCounter() : undefined;
   const packed = new DigestCounter();
   let crc = 0;
   const emit = async (piece: Uint8Array) => {
@@ -138,7 +141,7 @@ export async function gzipRange(
       const got = await readFully(input, block);
       if (got !== want) throw new Error(`${inputPath}: file ended early (changed while reading?)`);
       remaining -= want;
-      plain.update(block);
+      plain?.update(block);
       crc = zlib.crc32(block, crc);
       opts.onInput?.(want);
       const nextDict: Uint8Array = want >= WINDOW
@@ -159,8 +162,8 @@ export async function gzipRange(
     input.close();
   }
   return {
-    uncompressedDigest: plain.digest(),
-    uncompressedSize: plain.bytes,
+    uncompressedDigest: plain?.digest(),
+    uncompressedSize: length,
     compressedDigest: packed.digest(),
     compressedSize: packed.bytes,
   };

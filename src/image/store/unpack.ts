@@ -9,11 +9,13 @@
 // stream, the largest single piece of work (SHA-256 runs at ~1.5 GB/s with SHA-NI here,
 // inflate at ~3 GB/s of output). Chunks of a chunked file run this inline, one chunk
 // lane per worker thread (pull/chunk_lane.ts). Both digests and sizes are checked before
-// this returns; a mismatch throws and the caller discards the file.
+// this returns; a mismatch throws and the caller discards the file. A chunk that carries
+// no uncompressed digest (docs/image-format.md) is not hashed a second time: its layer
+// digest pins its bytes, and zlib checks gzip's CRC-32 and length of what they inflate to.
 
 import zlib from "node:zlib";
 import { once } from "node:events";
-import { verifyDigest } from "../format/digest.ts";
+import { DigestMismatchError, verifyDigest } from "../format/digest.ts";
 import type { FilePart } from "../format/layout.ts";
 import { withContext } from "../../util/errors.ts";
 import { SparseWriter, type SparseWriterStats } from "./sparse.ts";
@@ -66,7 +68,8 @@ interface Piece {
 
 interface Plan {
   compressed: Hasher;
-  uncompressed: Hasher;
+  /** Absent when the part has no uncompressed digest to check. */
+  uncompressed?: Hasher;
   /** Input buffers (absent: fresh ones, for the stream fallback that keeps them). */
   input?: BufferRing;
   output: BufferRing;
@@ -76,7 +79,7 @@ interface Plan {
 
 function plan(part: FilePart, opts: UnpackOptions): Plan {
   const inflater = part.compression === "gzip" ? openInflater() : undefined;
-  if (inflater && opts.hash === "worker") {
+  if (inflater && opts.hash === "worker" && part.digest !== undefined) {
     const worker = new HashWorker(new SharedArrayBuffer(RING.worker.out * MiB));
     return {
       // Compressed bytes are hashed here: the network reads into the input buffers, which
@@ -94,7 +97,7 @@ function plan(part: FilePart, opts: UnpackOptions): Plan {
   }
   return {
     compressed: new InlineHasher(),
-    uncompressed: new InlineHasher(),
+    uncompressed: inflater && part.digest !== undefined ? new InlineHasher() : undefined,
     input: inflater ? opts.rings?.input ?? new BufferRing(RING.inline.in, MiB) : undefined,
     output: opts.rings?.output ?? new BufferRing(RING.inline.out, MiB),
     inflater,
@@ -256,7 +259,7 @@ async function* inflateStream(
 
 /**
  * Streams one part into `file`, verifying the layer's digest and size and the part's
- * uncompressed digest and size. Returns how much was written and skipped.
+ * uncompressed size and (where it has one) digest. Returns how much was written and skipped.
  */
 export async function unpackPart(
   input: ReadableStream<Uint8Array>,
@@ -273,11 +276,12 @@ export async function unpackPart(
       for await (const { data: chunk, ring: index } of decompressed(input, part, p)) {
         plainBytes += chunk.byteLength;
         if (plainBytes > part.size) throw new Error(`more than the ${part.size} bytes announced`);
-        if (part.compression === "gzip") uncompressed.update(chunk);
+        uncompressed?.update(chunk);
         writer.write(chunk);
         // A ring buffer: inflating goes on while the worker hashes it, then it is reused.
-        if (index === undefined) await uncompressed.hashed();
-        else p.output.hold(index, uncompressed.hashed());
+        const hashed = uncompressed?.hashed();
+        if (hashed && index === undefined) await hashed;
+        else if (hashed && index !== undefined) p.output.hold(index, hashed);
         opts.onWritten?.(chunk.length);
       }
       await writer.flush();
@@ -293,12 +297,19 @@ export async function unpackPart(
     }
     const layer = { digest: part.layer.digest, size: part.layer.size };
     verifyDigest(compressed.bytes, await compressed.digest(), layer, `${opts.what}: compressed`);
-    if (part.compression !== "none") {
+    if (part.compression === "none") return writer.stats;
+    if (uncompressed && part.digest) {
       verifyDigest(
         uncompressed.bytes,
         await uncompressed.digest(),
         { digest: part.digest, size: part.size },
         `${opts.what}: uncompressed`,
+      );
+    } else if (plainBytes !== part.size) {
+      throw new DigestMismatchError(
+        `${opts.what}: uncompressed`,
+        `${part.size} bytes`,
+        `${plainBytes} bytes`,
       );
     }
     return writer.stats;
