@@ -22,6 +22,7 @@ import {
 } from "./driver.ts";
 import { CrashLoop, goDuration, type RestartPolicy, shouldRestart } from "./restart.ts";
 import { runProbes } from "./probes.ts";
+import { sleepUnlessAborted as sleep } from "../util/sleep.ts";
 
 /** A container of a pod as the coordinator keeps it. */
 export interface ContainerEntry {
@@ -54,18 +55,6 @@ export interface LifecycleHost {
 }
 
 const errText = (err: unknown) => err instanceof Error ? err.message : String(err);
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 function aborted(signal: AbortSignal): Promise<undefined> {
   return new Promise((resolve) => {

@@ -1,6 +1,6 @@
 // Waiting that an abort cuts short: the one helper for every loop that sleeps between tries
-// (probes, volume refreshes, watches) and must end at once when its work is stopped. (The
-// container lifecycle keeps its own: it waits out the delay when aborted before it starts.)
+// (container restarts and back-offs, probes, volume refreshes, watches) and must end at once
+// when its work is stopped, including when it was stopped before the sleep began.
 
 /** Resolves after `ms`, or at once when `signal` is (or becomes) aborted. Never rejects. */
 export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
