@@ -1,11 +1,13 @@
 // The retry rules of the list+watch loop as pure functions: Backoff (src/util/backoff.ts)
 // doubles to its cap, jitters within the upper half, starts over after reset; nextAfterWatch
 // (src/kube/watch_end.ts) re-watches after normal ends, relists after 410 Gone/Expired and
-// backs off after everything else.
+// backs off after everything else; sleepUnlessAborted (src/util/sleep.ts) ends at an abort,
+// also one that came before the sleep began (the container lifecycle relies on it).
 
 import assert from "node:assert/strict";
 import { Backoff } from "../../src/util/backoff.ts";
 import { nextAfterWatch, type WatchEnd } from "../../src/kube/watch_end.ts";
+import { sleepUnlessAborted } from "../../src/util/sleep.ts";
 
 Deno.test("backoff: doubles up to the cap, jitters within the upper half, resets", () => {
   let r = 1;
@@ -67,4 +69,27 @@ Deno.test("watch end: what the loop does after each kind of end", () => {
   const short = nextAfterWatch(end({ durationMs: 30 }), 1000);
   assert.equal(short.kind, "backoff", "closed at once without an event");
   assert.match((short as { cause: Error }).cause.message, /30 ms without an event/);
+});
+
+Deno.test("sleepUnlessAborted: an abort before or during the sleep ends it at once", async () => {
+  // Whichever comes first: the sleep's end, or 50 ms (against sleeps of a minute).
+  const first = async (p: Promise<void>) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise((r) => timer = setTimeout(() => r("still asleep"), 50));
+    try {
+      return await Promise.race([p.then(() => "slept"), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const before = new AbortController();
+  before.abort();
+  assert.equal(await first(sleepUnlessAborted(60_000, before.signal)), "slept", "aborted before");
+  const during = new AbortController();
+  const sleeping = sleepUnlessAborted(60_000, during.signal);
+  assert.equal(await first(sleeping), "still asleep", "a live signal keeps it asleep");
+  during.abort();
+  assert.equal(await first(sleeping), "slept", "aborted while asleep");
+  const live = new AbortController();
+  assert.equal(await first(sleepUnlessAborted(1, live.signal)), "slept", "the delay runs out");
 });
