@@ -97,7 +97,10 @@ function plan(part: FilePart, opts: UnpackOptions): Plan {
   }
   return {
     compressed: new InlineHasher(),
-    uncompressed: inflater && part.digest !== undefined ? new InlineHasher() : undefined,
+    // Keyed on the part, not on the inflater: the stream fallback checks the digest too.
+    uncompressed: part.compression === "gzip" && part.digest !== undefined
+      ? new InlineHasher()
+      : undefined,
     input: inflater ? opts.rings?.input ?? new BufferRing(RING.inline.in, MiB) : undefined,
     output: opts.rings?.output ?? new BufferRing(RING.inline.out, MiB),
     inflater,
