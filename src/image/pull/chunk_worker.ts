@@ -3,8 +3,9 @@
 // (and its retries) and hands this worker the compressed bytes in 1 MiB buffers that move
 // between the threads without a copy (transferred, then handed back once read); here they
 // are hashed, gunzipped (hashed again only where a chunk carries an uncompressed digest)
-// and written sparsely by the same unpackPart as everywhere else, and the part file is synced before "done" is posted. So each lane's
-// inflate and hashing run in parallel, where lanes on one thread shared a single core.
+// and written sparsely by the same unpackPart as everywhere else, and the part file is
+// synced before "done" is posted. So each lane's inflate and hashing run in parallel,
+// where lanes on one thread shared a single core.
 
 import type { FilePart } from "../format/layout.ts";
 import type { SparseWriterStats } from "../store/sparse.ts";
