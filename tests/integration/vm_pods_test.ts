@@ -171,9 +171,14 @@ Deno.test({
       });
 
       await t.step("a kubectl exec whose client dies ends its processes in the guest", async () => {
-        const guestSleeps = async () =>
-          (await kubectl(["exec", "vm-a", "--", "ps", "-A", "-o", "args="])).stdout
-            .split("\n").filter((l) => /^sleep 61[12]$/.test(l.trim()));
+        let lastPs = "";
+        const guestSleeps = async () => {
+          const ps = await kubectl(["exec", "vm-a", "--", "ps", "-A", "-o", "pid=", "-o", "args="]);
+          lastPs = ps.stdout + ps.stderr;
+          return ps.stdout.split("\n").filter((l) => /^\d+ sleep 61[12]$/.test(l.trim()));
+        };
+        // What the terminal showed, for a failure's report (kubectl's errors land there too).
+        const transcript = await Deno.makeTempFile({ prefix: "vzk-exec-tty-" });
         for (const tty of [false, true]) {
           const child = new Deno.Command(tty ? "script" : cp.kubectl, {
             args: tty
@@ -181,7 +186,7 @@ Deno.test({
                 "-qfec",
                 `${cp.kubectl} --kubeconfig ${cp.adminKubeconfig} exec -it vm-a -- ` +
                 `sh -c 'sleep 611 & sleep 612'`,
-                "/dev/null",
+                transcript,
               ]
               : [
                 "--kubeconfig",
@@ -193,26 +198,40 @@ Deno.test({
                 "-c",
                 "sleep 611 & sleep 612",
               ],
-            stdin: "null",
+            // script(1) turns an ended stdin into an end-of-file on the terminal; before kubectl
+            // has made the terminal raw that ends kubectl's stdin, and the guest's sshd (dropbear)
+            // hangs up the pty, sleeps and all. A user at a terminal keeps it open: so does this.
+            stdin: tty ? "piped" : "null",
             stdout: "null",
             stderr: "null",
           }).spawn();
+          let ended = "";
+          child.status.then((s) => ended = ` (the client had exited with ${s.code})`);
           await eventually(
             `both sleeps running (tty ${tty})`,
             async () => (await guestSleeps()).length === 2,
-          );
+          ).catch((e) => {
+            child.kill("SIGKILL");
+            const shown = tty ? Deno.readTextFileSync(transcript) : "";
+            throw new Error(
+              `${e.message}${ended}; last ps: ${JSON.stringify(lastPs)}; terminal: ` +
+                JSON.stringify(shown),
+            );
+          });
           // Gone without a goodbye: the API server drops its stream to the agent.
           if (tty) {
             await new Deno.Command("pkill", { args: ["-KILL", "-P", String(child.pid)] }).output();
           }
           child.kill("SIGKILL");
           await child.status;
+          if (tty) await child.stdin.close().catch(() => {});
           await eventually(
             `the guest's sleeps ended (tty ${tty})`,
             async () => (await guestSleeps()).length === 0,
             20_000,
           );
         }
+        await Deno.remove(transcript);
       });
 
       await t.step(
