@@ -12,6 +12,7 @@ import { START_FLAGS } from "./common.ts";
 import { REAL_KUBELET_VERSION, startRealKubelet } from "./real_kubelet/kubelet.ts";
 
 const AGENT = new URL("./kubelet_api_agent.ts", import.meta.url).pathname;
+let targets = 0;
 
 export interface Target {
   /** Short name in the report. */
@@ -57,6 +58,8 @@ export async function startAgentTarget(
       node,
       "--cache-dir",
       dir,
+      // Each agent locks its VM bridge (the scripted runtime never makes one): one name each.
+      `--qemu-bridge=vzkb${targets++}`,
     ],
     env,
     stdout: "piped",
