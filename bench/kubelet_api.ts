@@ -6,8 +6,9 @@
 // transfer runs with kubectl's default transport and with KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false
 // (SPDY). BENCH_KUBELET_RUNS rounds (default 3), each running every transfer on every node once,
 // in an order that rotates between rounds, so load on the shared machine hits all alike; each
-// figure is the median of its rounds. Plain TLS over loopback (one way and echoed) and exec
-// straight to the agent (no API server) are measured in the same rounds and reported.
+// figure is the median of its rounds. Plain TLS over loopback (one way and echoed), exec
+// straight to the agent (no API server) and the CPU a bare Go TLS relay spends per GiB (the floor
+// under kube-apiserver's share of a proxied stream) are measured in the same rounds and reported.
 
 import { startControlPlane } from "../tests/harness/control_plane.ts";
 import { freePort } from "../tests/harness/ports.ts";
@@ -25,6 +26,7 @@ import {
   type TransferKind,
 } from "./kubelet_transfers.ts";
 import { type Measured, measured, source, tlsEcho, tlsOneWay } from "./transfer_meter.ts";
+import { tlsRelayFloor } from "./tls_relay.ts";
 
 const MiB = 2 ** 20;
 const KINDS: TransferKind[] = ["download", "upload", "in and out", "port-forward"];
@@ -89,6 +91,7 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
     const loads: number[] = [];
     const oneWay: number[] = [];
     const echo: number[] = [];
+    const relay: number[] = [];
     const keep = (key: string, m: Measured) => {
       if (m.bytes !== size) throw new Error(`${key} moved ${m.bytes} of ${size} bytes`);
       runs.set(key, [...(runs.get(key) ?? []), m]);
@@ -99,6 +102,7 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
       console.error(`kubelet API bench: round ${round + 1} of ${rounds} (load ${load})`);
       oneWay.push(await tlsOneWay(size, tls));
       echo.push(await tlsEcho(size, tls));
+      relay.push(await tlsRelayFloor(size));
       for (const kind of rotate(KINDS, round)) {
         for (const spdy of round % 2 ? [true, false] : [false, true]) {
           for (const t of rotate(targets, round)) {
@@ -134,6 +138,7 @@ export async function benchKubeletApi(): Promise<BenchResult[]> {
       sizeMiB: size / MiB,
       oneWay: median(oneWay),
       echo: median(echo),
+      relayFloor: median(relay),
       targets: targets.map((t) => t.name),
       loads,
     });

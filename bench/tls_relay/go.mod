@@ -1,0 +1,3 @@
+module macos-vz-kubelet/bench/tls_relay
+
+go 1.24
