@@ -37,6 +37,11 @@ export interface UnpackOptions {
    * chunk wait for the garbage collector, +7 MB of peak RSS per lane on a 16-chunk pull.
    */
   rings?: InlineRings;
+  /**
+   * Opens the native inflater (default: inflate.ts's). A test passes one that finds no
+   * handle, as under a Deno without it, to run the stream fallback.
+   */
+  openInflater?: () => Inflater | undefined;
 }
 
 export interface InlineRings {
@@ -78,7 +83,7 @@ interface Plan {
 }
 
 function plan(part: FilePart, opts: UnpackOptions): Plan {
-  const inflater = part.compression === "gzip" ? openInflater() : undefined;
+  const inflater = part.compression === "gzip" ? (opts.openInflater ?? openInflater)() : undefined;
   if (inflater && opts.hash === "worker" && part.digest !== undefined) {
     const worker = new HashWorker(new SharedArrayBuffer(RING.worker.out * MiB));
     return {
