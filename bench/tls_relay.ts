@@ -4,15 +4,10 @@
 
 import { freePort } from "../tests/harness/ports.ts";
 import { goProgram } from "./go_build.ts";
+import { cpuSeconds } from "./transfer_meter.ts";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
-
-/** CPU seconds (user + system) of `pid` so far. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1].split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** The relay's CPU seconds per GiB for `size` bytes, one way. */
 export async function tlsRelayFloor(size: number): Promise<number> {

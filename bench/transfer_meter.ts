@@ -30,7 +30,7 @@ export async function count(stream: ReadableStream<Uint8Array>): Promise<number>
 }
 
 /** CPU seconds (user + system) of `pid`; with `children`, of its reaped children instead. */
-async function cpuSeconds(pid: number | "self", children = false): Promise<number> {
+export async function cpuSeconds(pid: number | "self", children = false): Promise<number> {
   const fields = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1].split(" ");
   const at = children ? 13 : 11;
   return (Number(fields[at]) + Number(fields[at + 1])) / 100;
