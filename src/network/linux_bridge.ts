@@ -21,7 +21,41 @@ export async function linkExists(name: string): Promise<boolean> {
   return (await run("ip", ["link", "show", "dev", name])).ok;
 }
 
+const ipToInt = (ip: string) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+
+/** Whether a.b.c.d/p and `plan`'s subnet share addresses (one holds the other). */
+function overlaps(addr: string, prefix: number, plan: SubnetPlan): boolean {
+  const shorter = Math.min(prefix, plan.prefix);
+  const size = 2 ** (32 - shorter);
+  const net = (ip: string) => Math.floor(ipToInt(ip) / size);
+  return net(addr) === net(plan.gateway);
+}
+
+/**
+ * Another interface with an IPv4 address in `plan`'s subnet ("vzk0 (10.251.0.1/24)"), or
+ * undefined. Its route would compete with the bridge's, and guests would be unreachable.
+ */
+export async function subnetHolder(bridge: string, plan: SubnetPlan): Promise<string | undefined> {
+  const r = await run("ip", ["-4", "-o", "addr", "show"]);
+  if (!r.ok) return undefined;
+  for (const m of r.out.matchAll(/^\d+:\s+([^\s@]+)\S*\s+inet\s+(\d+\.\d+\.\d+\.\d+)\/(\d+)/gm)) {
+    const [, link, addr, prefix] = m;
+    if (link !== bridge && overlaps(addr, Number(prefix), plan)) {
+      return `${link} (${addr}/${prefix})`;
+    }
+  }
+  return undefined;
+}
+
 export async function ensureBridge(name: string, plan: SubnetPlan): Promise<void> {
+  const holder = await subnetHolder(name, plan);
+  if (holder) {
+    throw new Error(
+      `bridge ${name}: subnet ${plan.cidr} is already on ${holder}, so guests on ${name} ` +
+        `would be unreachable: give this agent another --qemu-subnet (VZK_QEMU_SUBNET), or ` +
+        `remove that interface if it is a leftover (ip link del ${holder.split(" ")[0]})`,
+    );
+  }
   if (!(await linkExists(name))) {
     await must("ip", ["link", "add", "name", name, "type", "bridge"], `bridge ${name}`);
   }
