@@ -6,11 +6,15 @@ import { startControlPlane } from "../tests/harness/control_plane.ts";
 import { adminClients, nodeEnv } from "../tests/support/world.ts";
 import { median, rssBytes, START_FLAGS } from "./common.ts";
 import type { BenchResult } from "./common.ts";
+import { removeBridge } from "../src/network/linux_bridge.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const BASELINE = new URL("./baseline_client.ts", import.meta.url).pathname;
 const RUNS = 3;
 const IDLE_MS = 60_000;
+/** The agent's own bridge and subnet, removed at the end (an agent keeps its bridge). */
+const BRIDGE = "vzkbnode";
+const SUBNET = "10.245.0.0/24";
 
 function spawn(args: string[], env: Record<string, string>) {
   return new Deno.Command(Deno.execPath(), {
@@ -55,7 +59,16 @@ export async function benchNodeStart(): Promise<BenchResult[]> {
       await admin.core.deleteNode({ name: "bench-node" }).catch(() => {});
       t0 = performance.now();
       const agent = spawn(
-        [...START_FLAGS, MAIN, "--nodename", "bench-node", "--cache-dir", cache],
+        [
+          ...START_FLAGS,
+          MAIN,
+          "--nodename",
+          "bench-node",
+          "--cache-dir",
+          cache,
+          `--qemu-bridge=${BRIDGE}`,
+          `--qemu-subnet=${SUBNET}`,
+        ],
         env,
       );
       for (;;) {
@@ -100,6 +113,7 @@ export async function benchNodeStart(): Promise<BenchResult[]> {
     ];
   } finally {
     await cp.stop();
+    await removeBridge(BRIDGE).catch(() => {});
     await Deno.remove(cache, { recursive: true }).catch(() => {});
   }
 }

@@ -14,6 +14,8 @@ const REPO = new URL("../..", import.meta.url).pathname;
 const DIR = Deno.env.get("DEV_CLUSTER_DIR") ?? `${REPO}.dev-cluster`;
 const CACHE = `${DIR}/demo-cache`;
 const BRIDGE = "vzkdemo0";
+/** Not the agent's default subnet: a bridge a real agent left on it must not take the demo's. */
+const SUBNET = "10.250.0.0/24";
 const say = (line: string) => console.log(`demo: ${line}`);
 
 function parseEnv(text: string): Record<string, string> {
@@ -148,6 +150,7 @@ async function startAndShow(
       "serve",
       `--cache-dir=${CACHE}`,
       `--qemu-bridge=${BRIDGE}`,
+      `--qemu-subnet=${SUBNET}`,
     ],
     env,
     stdout: "null",
