@@ -146,9 +146,17 @@ Deno.test({
       assert.equal(dnsmasqPids(bridge).length, 1, "exactly one dnsmasq after the restart");
       assert.equal((await tapsOn(bridge)).length, 1, "exactly one tap");
       assert.deepEqual(await containers(), sidecars, "the same sidecar, adopted, not a second");
-      const sideAfter = after.status?.containerStatuses?.find((c) => c.name === "side");
-      assert.equal(sideAfter?.containerID, `docker://${sidecars[0]}`);
-      assert.equal(sideAfter?.restartCount, 0);
+      // The first agent's status is still on the pod when the wait above ends; a read may
+      // catch the new agent's first, partial report: the adopted sidecar must appear.
+      const sideAfter = await eventually(
+        "the sidecar reported as the adopted container",
+        async () => {
+          const side = (await read()).status?.containerStatuses?.find((c) => c.name === "side");
+          return side?.containerID === `docker://${sidecars[0]}` && side;
+        },
+        30_000,
+      );
+      assert.equal(sideAfter.restartCount, 0);
 
       await admin.core.deleteNamespacedPod({ name: "survivor", namespace: "default" });
       await eventually("survivor gone", () => read().then(() => false, () => true), 60_000);
